@@ -1,0 +1,194 @@
+//! The aggregate contract: two pure functions, `decide` and `evolve`, and given/when/then tests.
+//!
+//! `decide(state, command)` returns the events a command produces or the rule it broke;
+//! `evolve(state, event)` folds one event into the state and cannot fail. Neither does I/O:
+//! time, ids and the working-day calendar arrive inside the command, so the same history and
+//! command always give the same answer and a replay never changes the past.
+
+use std::fmt::Debug;
+
+/// A domain event that is stored and published as one protobuf message.
+pub trait DomainEvent: Sized + Send + Sync + 'static {
+    /// The fully qualified protobuf message name, e.g. `redress.complaints.v1.ComplaintSubmitted`.
+    fn event_type(&self) -> &'static str;
+
+    /// The protobuf encoding of the message.
+    fn encode_payload(&self) -> Vec<u8>;
+
+    /// Rebuilds an event from its stored type name and payload.
+    ///
+    /// # Errors
+    /// [`DecodeError::UnknownType`] for a type this code does not know (a newer writer), and
+    /// [`DecodeError::Malformed`] when the payload is not a valid message of that type.
+    fn decode(event_type: &str, payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// Why a stored event could not be turned back into a domain event.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    #[error("malformed {event_type} payload: {reason}")]
+    Malformed { event_type: String, reason: String },
+}
+
+/// A consistency boundary: one event stream, one state.
+pub trait Aggregate: Default + Send + Sync + 'static {
+    /// Stored with every event of this aggregate, e.g. `formal_complaint`.
+    const STREAM_TYPE: &'static str;
+    type Command: Send;
+    type Event: DomainEvent;
+    /// The named rules a command can break.
+    type Rejection: std::error::Error + Send + Sync + 'static;
+
+    /// The events `command` produces against this state, or the rule it breaks. Pure.
+    ///
+    /// # Errors
+    /// The broken rule.
+    fn decide(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Rejection>;
+
+    /// The state after `event`. Pure and total: a recorded event is a fact.
+    fn evolve(self, event: &Self::Event) -> Self;
+
+    /// Folds a history into a state.
+    fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+}
+
+/// Implements [`DomainEvent`] for an enum whose variants each wrap one prost message type that
+/// implements [`prost::Name`].
+///
+/// ```ignore
+/// platform::domain_event! { Event { Opened(v1::Opened), Closed(v1::Closed) } }
+/// ```
+#[macro_export]
+macro_rules! domain_event {
+    ($enum:ident { $($variant:ident($message:ty)),+ $(,)? }) => {
+        impl $crate::aggregate::DomainEvent for $enum {
+            fn event_type(&self) -> &'static str {
+                match self {
+                    $( $enum::$variant(_) => {
+                        static NAME: ::std::sync::OnceLock<String> = ::std::sync::OnceLock::new();
+                        NAME.get_or_init(<$message as ::prost::Name>::full_name).as_str()
+                    } )+
+                }
+            }
+
+            fn encode_payload(&self) -> Vec<u8> {
+                match self {
+                    $( $enum::$variant(message) => ::prost::Message::encode_to_vec(message), )+
+                }
+            }
+
+            fn decode(event_type: &str, payload: &[u8]) -> Result<Self, $crate::aggregate::DecodeError> {
+                $(
+                    if $crate::aggregate::is_message_named::<$message>(event_type) {
+                        return <$message as ::prost::Message>::decode(payload)
+                            .map($enum::$variant)
+                            .map_err(|e| $crate::aggregate::DecodeError::Malformed {
+                                event_type: event_type.to_owned(),
+                                reason: e.to_string(),
+                            });
+                    }
+                )+
+                Err($crate::aggregate::DecodeError::UnknownType(event_type.to_owned()))
+            }
+        }
+    };
+}
+
+/// Whether `event_type` is the fully qualified name of `M`, without allocating.
+pub fn is_message_named<M: prost::Name>(event_type: &str) -> bool {
+    event_type
+        .strip_prefix(M::PACKAGE)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|name| name == M::NAME)
+}
+
+/// Starts a given/when/then test from a history.
+pub fn given<A: Aggregate>(history: impl IntoIterator<Item = A::Event>) -> Given<A> {
+    let history: Vec<A::Event> = history.into_iter().collect();
+    Given {
+        state: A::replay(&history),
+    }
+}
+
+/// The state a test starts from.
+#[derive(Debug)]
+pub struct Given<A> {
+    state: A,
+}
+
+impl<A: Aggregate> Given<A> {
+    /// Runs `decide` once.
+    pub fn when(self, command: A::Command) -> Then<A> {
+        let outcome = self.state.decide(command);
+        Then {
+            state: self.state,
+            outcome,
+        }
+    }
+
+    /// The folded state, for assertions on `evolve`.
+    pub fn state(&self) -> &A {
+        &self.state
+    }
+}
+
+/// The outcome of a given/when, with assertions.
+#[derive(Debug)]
+pub struct Then<A: Aggregate> {
+    state: A,
+    outcome: Result<Vec<A::Event>, A::Rejection>,
+}
+
+impl<A> Then<A>
+where
+    A: Aggregate,
+    A::Event: PartialEq + Debug,
+    A::Rejection: PartialEq + Debug,
+{
+    /// Asserts the command produced exactly `expected`, and that each event survives a round
+    /// trip through its stored form and can be folded into the state.
+    #[track_caller]
+    pub fn then(self, expected: impl IntoIterator<Item = A::Event>) -> A {
+        let expected: Vec<A::Event> = expected.into_iter().collect();
+        match self.outcome {
+            Ok(events) => {
+                assert_eq!(events, expected, "the command produced other events");
+                for event in &events {
+                    let decoded = A::Event::decode(event.event_type(), &event.encode_payload());
+                    assert_eq!(
+                        decoded.as_ref(),
+                        Ok(event),
+                        "event does not survive storage"
+                    );
+                }
+                events
+                    .iter()
+                    .fold(self.state, |state, event| state.evolve(event))
+            }
+            Err(rejection) => {
+                panic!("expected events {expected:?}, but the command was rejected: {rejection:?}")
+            }
+        }
+    }
+
+    /// Asserts the command was refused with `expected`.
+    #[track_caller]
+    pub fn then_rejects(self, expected: A::Rejection) {
+        match self.outcome {
+            Ok(events) => {
+                panic!("expected rejection {expected:?}, but the command produced {events:?}")
+            }
+            Err(rejection) => assert_eq!(rejection, expected),
+        }
+    }
+
+    /// Asserts the command was accepted and changed nothing.
+    #[track_caller]
+    pub fn then_nothing(self) {
+        self.then([]);
+    }
+}

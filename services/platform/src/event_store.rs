@@ -1,0 +1,612 @@
+//! Appending events with optimistic concurrency and idempotent commands, and reading streams.
+//!
+//! An append is one SQL statement (one round trip): it reads the stream's current version,
+//! checks the caller's expectation, records the command's idempotency key and inserts the
+//! events. `UNIQUE (stream_id, version)` is the backstop when two writers race past the check:
+//! the second fails and nothing it wrote survives. A command's answer is therefore either all of
+//! its events committed together or none of them.
+
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::pg::Xid8;
+use crate::tail::{EVENT_COLUMNS, EventRow, Metadata, Position, RecordedEvent};
+
+/// What the writer believes about the stream before appending.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No expectation: append after whatever is there.
+    #[default]
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version.
+    Exact(u32),
+}
+
+impl ExpectedVersion {
+    fn as_sql(self) -> Option<i32> {
+        match self {
+            ExpectedVersion::Any => None,
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(v) => Some(i32::try_from(v).unwrap_or(i32::MAX)),
+        }
+    }
+}
+
+/// An event ready to be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub payload: Vec<u8>,
+}
+
+impl NewEvent {
+    /// Encodes a domain event.
+    pub fn from_domain(event: &impl DomainEvent) -> Self {
+        NewEvent {
+            event_type: event.event_type().to_owned(),
+            payload: event.encode_payload(),
+        }
+    }
+}
+
+/// A command's idempotency key, scoped to the caller, with a hash of the request it came with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandKey {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: [u8; 32],
+}
+
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 128;
+
+impl CommandKey {
+    /// Builds a key for `request` (its encoded bytes) sent to `rpc` by `scope`.
+    ///
+    /// # Errors
+    /// A human-readable reason when `key` is empty, longer than [`MAX_KEY_LEN`] bytes, or has
+    /// characters other than printable ASCII.
+    pub fn new(scope: &str, key: &str, rpc: &str, request: &[u8]) -> Result<Self, &'static str> {
+        if key.is_empty() {
+            return Err("must not be empty");
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err("must be at most 128 characters");
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("must be printable ASCII without spaces");
+        }
+        let mut hash = Sha256::new();
+        hash.update(rpc.as_bytes());
+        hash.update([0]);
+        hash.update(request);
+        Ok(CommandKey {
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            request_hash: hash.finalize().into(),
+        })
+    }
+}
+
+/// One stored event of an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendedEvent {
+    pub event_id: Uuid,
+    pub version: u32,
+    pub position: Position,
+}
+
+/// The answer to an append or a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub stream_id: Uuid,
+    /// The stream's version after the command.
+    pub version: u32,
+    pub events: Vec<AppendedEvent>,
+    /// True when this is the recorded answer to an earlier call with the same key.
+    pub replayed: bool,
+}
+
+impl Appended {
+    /// Position of the last event, to wait on for read-your-writes.
+    pub fn position(&self) -> Option<Position> {
+        self.events.last().map(|e| e.position)
+    }
+
+    /// The shared gRPC answer to a command.
+    pub fn receipt(&self) -> proto::common::v1::CommandReceipt {
+        proto::common::v1::CommandReceipt {
+            stream_id: self.stream_id.to_string(),
+            version: u64::from(self.version),
+            event_ids: self.events.iter().map(|e| e.event_id.to_string()).collect(),
+            position: self.position().map(Into::into),
+            replayed: self.replayed,
+        }
+    }
+}
+
+/// Why an append wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("expected the stream at {expected:?} but it is at version {actual}")]
+    WrongExpectedVersion {
+        expected: ExpectedVersion,
+        actual: u32,
+    },
+    #[error("the idempotency key was already used for a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Why a command wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError<R: std::error::Error + 'static> {
+    #[error("rejected: {0}")]
+    Rejected(#[source] R),
+    /// The caller's expected version did not match, or concurrent writers kept winning.
+    #[error("expected the stream at {expected:?} but it is at version {actual}")]
+    Conflict {
+        expected: ExpectedVersion,
+        actual: u32,
+    },
+    #[error("the idempotency key was already used for a different request")]
+    KeyReused,
+    /// The id belongs to a stream of another aggregate type.
+    #[error("stream {0} is not of this aggregate type")]
+    WrongStreamType(Uuid),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Everything about a command that is not the command itself.
+#[derive(Clone, Debug, Default)]
+pub struct CommandContext {
+    pub metadata: Metadata,
+    pub key: Option<CommandKey>,
+    /// `Any` lets the store retry a command that lost a race against a fresh state; an explicit
+    /// expectation from the caller is never retried.
+    pub expected: ExpectedVersion,
+}
+
+/// How many times a command with no explicit expectation is re-decided after losing a race.
+const MAX_ATTEMPTS: usize = 5;
+
+/// One service's event store.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pool: PgPool,
+    appended: watch::Sender<u64>,
+}
+
+#[derive(FromRow)]
+struct AppendRow {
+    current_version: i32,
+    expected_ok: bool,
+    event_id: Option<Uuid>,
+    transaction_id: Option<Xid8>,
+    position: Option<i64>,
+    version: Option<i32>,
+}
+
+#[derive(FromRow)]
+struct CommandRow {
+    request_hash: Vec<u8>,
+    stream_id: Uuid,
+    first_version: i32,
+    last_version: i32,
+}
+
+const APPEND_SQL: &str = "
+WITH current AS (
+    SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = $1
+), checked AS (
+    SELECT version FROM current WHERE $4::integer IS NULL OR version = $4
+), command AS (
+    INSERT INTO commands (scope, idempotency_key, request_hash, stream_id, first_version, last_version)
+    SELECT $14, $15, $16, $1, checked.version + 1, checked.version + cardinality($5::uuid[])
+    FROM checked
+    WHERE $15::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), inserted AS (
+    INSERT INTO events (event_id, stream_type, stream_id, version, event_type, payload, correlation_id,
+                        causation_id, actor, traceparent, tracestate, policy_version, calendar_version)
+    SELECT e.event_id, $2, $1, checked.version + e.ordinality::integer, e.event_type, e.payload,
+           $7, $8, $9, $10, $11, $12, $13
+    FROM checked,
+         unnest($5::uuid[], $6::text[], $3::bytea[]) WITH ORDINALITY AS e(event_id, event_type, payload, ordinality)
+    WHERE $15::text IS NULL OR EXISTS (SELECT FROM command)
+    RETURNING event_id, transaction_id, position, version
+)
+SELECT current.version AS current_version,
+       EXISTS (SELECT FROM checked) AS expected_ok,
+       i.event_id, i.transaction_id, i.position, i.version
+FROM current LEFT JOIN inserted AS i ON true
+ORDER BY i.version";
+
+impl EventStore {
+    /// A store over a pool whose `search_path` is the service's schema.
+    pub fn new(pool: PgPool) -> Self {
+        let (appended, _) = watch::channel(0);
+        EventStore { pool, appended }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Ticks after every append this process commits, so in-process tailers wake at once
+    /// instead of waiting for their next poll.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Appends `events` to a stream in one transaction.
+    ///
+    /// With a `key`, a retry returns the first call's answer (`replayed: true`) and writes
+    /// nothing; the same key with another request hash is refused.
+    ///
+    /// # Errors
+    /// [`AppendError::WrongExpectedVersion`] when `expected` does not hold (including a
+    /// concurrent writer winning the race), [`AppendError::KeyReused`], and database errors.
+    #[tracing::instrument(skip_all, fields(%stream_type, %stream_id, events = events.len()))]
+    pub async fn append(
+        &self,
+        stream_type: &str,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+        key: Option<&CommandKey>,
+    ) -> Result<Appended, AppendError> {
+        if events.is_empty() {
+            return Err(anyhow::anyhow!("an append needs at least one event").into());
+        }
+        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+        let result = sqlx::query_as::<_, AppendRow>(APPEND_SQL)
+            .bind(stream_id)
+            .bind(stream_type)
+            .bind(&payloads)
+            .bind(expected.as_sql())
+            .bind(&ids)
+            .bind(&types)
+            .bind(metadata.correlation_id)
+            .bind(metadata.causation_id)
+            .bind(&metadata.actor)
+            .bind(&metadata.traceparent)
+            .bind(&metadata.tracestate)
+            .bind(&metadata.policy_version)
+            .bind(&metadata.calendar_version)
+            .bind(key.map(|k| k.scope.as_str()))
+            .bind(key.map(|k| k.key.as_str()))
+            .bind(key.map(|k| k.request_hash.as_slice()))
+            .fetch_all(&self.pool)
+            .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+                // A concurrent writer won; if it was this command's own earlier attempt, its
+                // recorded answer is the answer.
+                if let Some(original) = self.find_recorded(key).await? {
+                    return Ok(original);
+                }
+                let actual = self.current_version(stream_id).await?;
+                return Err(AppendError::WrongExpectedVersion { expected, actual });
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("Failed to append events")
+                    .into());
+            }
+        };
+        // The final SELECT always yields at least one row: `current` has exactly one.
+        let Some(first) = rows.first() else {
+            return Err(anyhow::anyhow!("append returned no rows").into());
+        };
+        if first.event_id.is_none() {
+            // A retry answers with the recorded result, whatever the stream's version is now.
+            if let Some(original) = self.find_recorded(key).await? {
+                return Ok(original);
+            }
+            if !first.expected_ok {
+                return Err(AppendError::WrongExpectedVersion {
+                    expected,
+                    actual: first.current_version.unsigned_abs(),
+                });
+            }
+            return Err(anyhow::anyhow!(
+                "append inserted nothing, yet its checks passed and no key was recorded"
+            )
+            .into());
+        }
+        let events = rows
+            .iter()
+            .map(
+                |row| match (row.event_id, row.transaction_id, row.position, row.version) {
+                    (Some(event_id), Some(tx), Some(sequence), Some(version)) => {
+                        Ok(AppendedEvent {
+                            event_id,
+                            version: version.unsigned_abs(),
+                            position: Position {
+                                transaction: tx.0,
+                                sequence,
+                            },
+                        })
+                    }
+                    _ => Err(anyhow::anyhow!("append returned a partial row")),
+                },
+            )
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = events.last().map_or(0, |e| e.version);
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.to_owned())
+            .increment(events.len() as u64);
+        Ok(Appended {
+            stream_id,
+            version,
+            events,
+            replayed: false,
+        })
+    }
+
+    /// The recorded answer for `key`, if it was used before.
+    ///
+    /// # Errors
+    /// [`AppendError::KeyReused`] when the key was used with another request; database errors.
+    pub async fn find_command(&self, key: &CommandKey) -> Result<Option<Appended>, AppendError> {
+        let row: Option<CommandRow> = sqlx::query_as(
+            "SELECT request_hash, stream_id, first_version, last_version FROM commands
+             WHERE scope = $1 AND idempotency_key = $2",
+        )
+        .bind(&key.scope)
+        .bind(&key.key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("Failed to look up an idempotency key"))?;
+        let Some(row) = row else { return Ok(None) };
+        if row.request_hash != key.request_hash {
+            return Err(AppendError::KeyReused);
+        }
+        let events: Vec<(Uuid, i32, Xid8, i64)> = sqlx::query_as(
+            "SELECT event_id, version, transaction_id, position FROM events
+             WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version",
+        )
+        .bind(row.stream_id)
+        .bind(row.first_version)
+        .bind(row.last_version)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("Failed to read a command's events"))?;
+        Ok(Some(Appended {
+            stream_id: row.stream_id,
+            version: row.last_version.unsigned_abs(),
+            events: events
+                .into_iter()
+                .map(|(event_id, version, tx, sequence)| AppendedEvent {
+                    event_id,
+                    version: version.unsigned_abs(),
+                    position: Position {
+                        transaction: tx.0,
+                        sequence,
+                    },
+                })
+                .collect(),
+            replayed: true,
+        }))
+    }
+
+    async fn find_recorded(
+        &self,
+        key: Option<&CommandKey>,
+    ) -> Result<Option<Appended>, AppendError> {
+        match key {
+            Some(key) => self.find_command(key).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn current_version(&self, stream_id: Uuid) -> anyhow::Result<u32> {
+        let version: i32 =
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(version.unsigned_abs())
+    }
+
+    /// Every event of a stream after `after_version`, in version order.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn read_stream(
+        &self,
+        stream_id: Uuid,
+        after_version: u32,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(i32::try_from(after_version).unwrap_or(i32::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(RecordedEvent::from).collect())
+    }
+
+    /// Folds an aggregate's stream into its state. A stream that does not exist gives the
+    /// default state at version 0.
+    ///
+    /// # Errors
+    /// [`ExecuteError::WrongStreamType`] when the id belongs to another aggregate type; an
+    /// unexpected error when a stored event cannot be decoded.
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream_id: Uuid,
+    ) -> Result<(A, u32), ExecuteError<A::Rejection>> {
+        let rows: Vec<(String, i32, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT stream_type, version, event_type, payload FROM events WHERE stream_id = $1 ORDER BY version",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("Failed to load a stream"))?;
+        let mut state = A::default();
+        let mut version = 0;
+        for (stream_type, v, event_type, payload) in rows {
+            if stream_type != A::STREAM_TYPE {
+                return Err(ExecuteError::WrongStreamType(stream_id));
+            }
+            let event = A::Event::decode(&event_type, &payload).map_err(|e| {
+                anyhow::Error::new(e)
+                    .context(format!("Failed to decode event {v} of stream {stream_id}"))
+            })?;
+            state = state.evolve(&event);
+            version = v.unsigned_abs();
+        }
+        Ok((state, version))
+    }
+
+    /// Runs a command: load, decide, append, with idempotency and bounded retries.
+    ///
+    /// A retry of a command whose key was recorded returns the recorded answer even when the
+    /// aggregate would now reject the command (it already happened). A command that produces no
+    /// events returns the current version and records nothing.
+    ///
+    /// # Errors
+    /// See [`ExecuteError`].
+    #[tracing::instrument(skip_all, fields(stream_type = A::STREAM_TYPE, %stream_id))]
+    pub async fn execute<A>(
+        &self,
+        stream_id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, ExecuteError<A::Rejection>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
+        let started = Instant::now();
+        let result = self.execute_inner::<A>(stream_id, command, context).await;
+        let outcome = match &result {
+            Ok(a) if a.replayed => "replayed",
+            Ok(_) => "ok",
+            Err(ExecuteError::Rejected(_)) => "rejected",
+            Err(ExecuteError::Conflict { .. }) => "conflict",
+            Err(ExecuteError::KeyReused) => "key_reused",
+            Err(ExecuteError::WrongStreamType(_)) => "not_found",
+            Err(ExecuteError::Unexpected(_)) => "error",
+        };
+        metrics::histogram!("redress_command_duration_seconds", "stream_type" => A::STREAM_TYPE, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn execute_inner<A>(
+        &self,
+        stream_id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, ExecuteError<A::Rejection>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (state, version) = self.load::<A>(stream_id).await?;
+            let stale = match context.expected {
+                ExpectedVersion::Any => false,
+                ExpectedVersion::NoStream => version != 0,
+                ExpectedVersion::Exact(expected) => version != expected,
+            };
+            if stale {
+                return match self.recorded(context).await? {
+                    Some(original) => Ok(original),
+                    None => Err(ExecuteError::Conflict {
+                        expected: context.expected,
+                        actual: version,
+                    }),
+                };
+            }
+            let events = match state.decide(command.clone()) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    return match self.recorded(context).await? {
+                        Some(original) => Ok(original),
+                        None => Err(ExecuteError::Rejected(rejection)),
+                    };
+                }
+            };
+            if events.is_empty() {
+                return match self.recorded(context).await? {
+                    Some(original) => Ok(original),
+                    None => Ok(Appended {
+                        stream_id,
+                        version,
+                        events: Vec::new(),
+                        replayed: false,
+                    }),
+                };
+            }
+            let new_events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self
+                .append(
+                    A::STREAM_TYPE,
+                    stream_id,
+                    expected,
+                    &new_events,
+                    &context.metadata,
+                    context.key.as_ref(),
+                )
+                .await
+            {
+                Ok(appended) => return Ok(appended),
+                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
+                    metrics::counter!("redress_append_conflicts_total", "stream_type" => A::STREAM_TYPE).increment(1);
+                    if context.expected != ExpectedVersion::Any || attempt >= MAX_ATTEMPTS {
+                        return Err(ExecuteError::Conflict {
+                            expected: context.expected,
+                            actual,
+                        });
+                    }
+                }
+                Err(AppendError::KeyReused) => return Err(ExecuteError::KeyReused),
+                Err(AppendError::Unexpected(e)) => return Err(ExecuteError::Unexpected(e)),
+            }
+        }
+    }
+
+    async fn recorded<R: std::error::Error + 'static>(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<Appended>, ExecuteError<R>> {
+        let Some(key) = &context.key else {
+            return Ok(None);
+        };
+        match self.find_command(key).await {
+            Ok(found) => Ok(found),
+            Err(AppendError::KeyReused) => Err(ExecuteError::KeyReused),
+            Err(AppendError::WrongExpectedVersion { expected, actual }) => {
+                Err(ExecuteError::Conflict { expected, actual })
+            }
+            Err(AppendError::Unexpected(e)) => Err(ExecuteError::Unexpected(e)),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! PostgreSQL types sqlx does not map for us: `xid8` transaction ids and `timestamptz` as
+//! [`jiff::Timestamp`], plus the per-service pool.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, Encode, PgPool, Postgres, Type};
+
+/// A PostgreSQL 64-bit transaction id (`xid8`), as returned by `pg_current_xact_id()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Xid8(pub u64);
+
+/// `xid8` has a fixed OID in every PostgreSQL since 13.
+const XID8_OID: u32 = 5069;
+
+impl Type<Postgres> for Xid8 {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(sqlx::postgres::types::Oid(XID8_OID))
+    }
+}
+
+impl Encode<'_, Postgres> for Xid8 {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        buf.extend_from_slice(&self.0.to_be_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Decode<'_, Postgres> for Xid8 {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let bytes: [u8; 8] = value.as_bytes()?.try_into()?;
+        Ok(Xid8(u64::from_be_bytes(bytes)))
+    }
+}
+
+/// A `timestamptz` read or written as a [`jiff::Timestamp`] (microsecond precision, as stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PgTimestamp(pub Timestamp);
+
+/// Seconds between the Unix epoch and PostgreSQL's epoch, 2000-01-01T00:00:00Z.
+const PG_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
+
+impl Type<Postgres> for PgTimestamp {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_name("timestamptz")
+    }
+}
+
+impl Encode<'_, Postgres> for PgTimestamp {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        let micros = self.0.as_microsecond() - PG_EPOCH_UNIX_SECONDS * 1_000_000;
+        buf.extend_from_slice(&micros.to_be_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Decode<'_, Postgres> for PgTimestamp {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let bytes: [u8; 8] = value.as_bytes()?.try_into()?;
+        let micros = i64::from_be_bytes(bytes);
+        let unix = micros
+            .checked_add(PG_EPOCH_UNIX_SECONDS * 1_000_000)
+            .ok_or("timestamptz out of range")?;
+        Ok(PgTimestamp(Timestamp::from_microsecond(unix)?))
+    }
+}
+
+/// Checks that `schema` is a plain lower-case identifier, so it can be spliced into SQL text.
+///
+/// # Errors
+/// When the name is empty, longer than 63 bytes, or has anything but `a-z`, `0-9` and `_`.
+pub fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    anyhow::ensure!(
+        valid,
+        "invalid schema name {schema:?}: use lower-case letters, digits and _"
+    );
+    Ok(())
+}
+
+/// Opens a pool whose connections resolve unqualified names in `schema` first.
+///
+/// Every service owns one schema; its SQL is written without schema names so the same code
+/// runs against a rebuild schema or a test database.
+///
+/// # Errors
+/// When the URL is malformed, the schema name is invalid, or PostgreSQL cannot be reached.
+pub async fn connect(
+    database_url: &str,
+    schema: &str,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
+    validate_schema_name(schema)?;
+    let options: PgConnectOptions = database_url.parse()?;
+    let options = options
+        .options([("search_path", schema)])
+        .application_name(&format!("redress-{schema}"));
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}

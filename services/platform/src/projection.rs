@@ -1,0 +1,431 @@
+//! Projections: read models kept in PostgreSQL from the service's own log, exactly once in effect.
+//!
+//! A runner reads a page of the log in tail order, then in ONE transaction locks its checkpoint
+//! row, checks nobody moved it, applies the page and moves the checkpoint. An event's effect and
+//! the checkpoint that records it commit together, so a crash at any point either keeps both or
+//! neither, and replicas racing for the same projection serialise on the row lock.
+//!
+//! A read model is a function of the service's events alone, so it can always be rebuilt:
+//! [`ProjectionRunner::rebuild`] replays the log into fresh tables in a scratch schema while the
+//! live tables keep serving, then swaps them in under the checkpoint lock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::event_store::EventStore;
+use crate::pg::{Xid8, validate_schema_name};
+use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
+
+/// A read model.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name; the checkpoint is stored as `projection.<name>`.
+    fn name(&self) -> &'static str;
+
+    /// Bump when the tables or what `apply` writes change: the runner then rebuilds.
+    fn version(&self) -> i32;
+
+    /// The tables this projection owns; a rebuild replaces exactly these.
+    fn tables(&self) -> &'static [&'static str];
+
+    /// SQL creating the tables with unqualified names (it runs with the target schema first on
+    /// the search path).
+    fn create_tables(&self) -> &'static str;
+
+    /// Applies events, in log order, inside the runner's transaction.
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Progress of a rebuild, reported after every batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RebuildProgress {
+    pub done: u64,
+    /// Events in the log when the rebuild started (the log may grow meanwhile).
+    pub total: u64,
+    pub elapsed: Duration,
+}
+
+/// Keeps one projection up to date.
+#[derive(Debug)]
+pub struct ProjectionRunner<P> {
+    pool: PgPool,
+    schema: String,
+    projection: Arc<P>,
+    page_size: i64,
+    idle_poll: Duration,
+    appended: watch::Receiver<u64>,
+    applied: watch::Sender<Position>,
+}
+
+impl<P: Projection> ProjectionRunner<P> {
+    /// A runner for `projection` over the store's log; tables live in `schema`.
+    ///
+    /// # Errors
+    /// When the schema name is invalid.
+    pub fn new(store: &EventStore, schema: &str, projection: P) -> anyhow::Result<Self> {
+        validate_schema_name(schema)?;
+        let (applied, _) = watch::channel(Position::START);
+        Ok(ProjectionRunner {
+            pool: store.pool().clone(),
+            schema: schema.to_owned(),
+            projection: Arc::new(projection),
+            page_size: 500,
+            idle_poll: Duration::from_millis(100),
+            appended: store.appended(),
+            applied,
+        })
+    }
+
+    fn checkpoint_name(&self) -> String {
+        format!("projection.{}", self.projection.name())
+    }
+
+    /// The position this runner has applied up to, updated after every commit.
+    pub fn applied(&self) -> watch::Receiver<Position> {
+        self.applied.subscribe()
+    }
+
+    /// Creates the tables and checkpoint on first start, and rebuilds when the stored version
+    /// differs from the code's.
+    ///
+    /// # Errors
+    /// Database errors, or a failed rebuild.
+    pub async fn init(&self) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('redress.projection.init.' || $1))")
+            .bind(self.checkpoint_name())
+            .execute(&mut *tx)
+            .await?;
+        let stored: Option<i32> =
+            sqlx::query_scalar("SELECT projection_version FROM checkpoints WHERE name = $1")
+                .bind(self.checkpoint_name())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match stored {
+            None => {
+                sqlx::raw_sql(AssertSqlSafe(self.projection.create_tables()))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO checkpoints (name, projection_version) VALUES ($1, $2)")
+                    .bind(self.checkpoint_name())
+                    .bind(self.projection.version())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Some(version) if version == self.projection.version() => tx.commit().await?,
+            Some(version) => {
+                tx.commit().await?;
+                tracing::info!(
+                    projection = self.projection.name(),
+                    from = version,
+                    to = self.projection.version(),
+                    "projection version changed; rebuilding"
+                );
+                self.rebuild(|_| {}).await?;
+            }
+        }
+        let checkpoint = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name()).await?;
+        self.applied.send_replace(checkpoint);
+        Ok(())
+    }
+
+    /// Applies events as they are committed until `shutdown`.
+    ///
+    /// # Errors
+    /// Only when `init` fails; failures while running are logged and retried.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.init().await?;
+        let mut wakeup = Wakeup::new(Some(self.appended.clone()), self.idle_poll);
+        let mut checkpoint = *self.applied.borrow();
+        while !shutdown.is_cancelled() {
+            match self.step(checkpoint).await {
+                Ok(Step::Applied(next, _)) => {
+                    checkpoint = next;
+                    wakeup.progressed();
+                }
+                Ok(Step::Moved(actual)) => checkpoint = actual,
+                Ok(Step::Idle) => {
+                    self.report_lag().await;
+                    if !wakeup.wait(&shutdown).await {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(
+                        projection = self.projection.name(),
+                        error = format!("{error:#}"),
+                        "projection failed; retrying"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    checkpoint = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name())
+                        .await
+                        .unwrap_or(checkpoint);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every event committed before the call; returns how many it applied.
+    ///
+    /// # Errors
+    /// Database errors and errors from `apply`.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        self.init().await?;
+        let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
+        let mut checkpoint = *self.applied.borrow();
+        let mut applied = 0;
+        loop {
+            let ready = catch_up.ready(&self.pool).await?;
+            match self.step(checkpoint).await? {
+                Step::Applied(next, count) => {
+                    checkpoint = next;
+                    applied += count;
+                }
+                Step::Moved(actual) => checkpoint = actual,
+                Step::Idle if ready => return Ok(applied),
+                Step::Idle => catch_up.pause().await?,
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), from = %from))]
+    async fn step(&self, from: Position) -> anyhow::Result<Step> {
+        let page = tail::read_after(&self.pool, from, self.page_size).await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            return Ok(Step::Idle);
+        };
+        let mut tx = self.pool.begin().await?;
+        let (tx_id, sequence): (Xid8, i64) = sqlx::query_as(
+            "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
+        )
+        .bind(self.checkpoint_name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = Position {
+            transaction: tx_id.0,
+            sequence,
+        };
+        if stored != from {
+            // Another replica or a rebuild moved it: start again from there.
+            tx.rollback().await?;
+            self.applied.send_replace(stored);
+            return Ok(Step::Moved(stored));
+        }
+        self.projection.apply(&mut tx, &page).await?;
+        fail::fail_point!("projection::after_apply_before_commit", |_| Err(
+            anyhow::anyhow!("failpoint projection::after_apply_before_commit")
+        ));
+        sqlx::query("UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() WHERE name = $1")
+            .bind(self.checkpoint_name())
+            .bind(Xid8(last.transaction))
+            .bind(last.sequence)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.applied.send_replace(last);
+        metrics::counter!("redress_projection_events_applied_total", "service" => self.schema.clone(), "projection" => self.projection.name())
+            .increment(page.len() as u64);
+        Ok(Step::Applied(last, page.len()))
+    }
+
+    async fn report_lag(&self) {
+        let checkpoint = *self.applied.borrow();
+        let lag: Result<Option<f64>, _> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM now() - min(recorded_at))::float8
+             FROM events WHERE (transaction_id, position) > ($1, $2)",
+        )
+        .bind(Xid8(checkpoint.transaction))
+        .bind(checkpoint.sequence)
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok(lag) = lag {
+            metrics::gauge!("redress_projection_lag_seconds", "service" => self.schema.clone(), "projection" => self.projection.name())
+                .set(lag.unwrap_or(0.0));
+        }
+    }
+
+    /// Replays the whole log into fresh tables and swaps them in; safe while the service runs.
+    /// Returns how many events were replayed.
+    ///
+    /// # Errors
+    /// Database errors and errors from `apply`; the live tables are untouched then.
+    pub async fn rebuild(&self, mut progress: impl FnMut(RebuildProgress)) -> anyhow::Result<u64> {
+        let started = Instant::now();
+        let scratch = format!(
+            "{}_rebuild_{}",
+            self.schema,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let options: PgConnectOptions = (*self.pool.connect_options()).clone();
+        let mut conn = PgConnection::connect_with(
+            &options.options([("search_path", format!("{scratch},{}", self.schema))]),
+        )
+        .await?;
+        let result = self
+            .rebuild_into(&mut conn, &scratch, started, &mut progress)
+            .await;
+        if result.is_err() {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {scratch} CASCADE"
+            )))
+            .execute(&mut conn)
+            .await
+            .ok();
+        }
+        conn.close().await.ok();
+        result
+    }
+
+    async fn rebuild_into(
+        &self,
+        conn: &mut PgConnection,
+        scratch: &str,
+        started: Instant,
+        progress: &mut impl FnMut(RebuildProgress),
+    ) -> anyhow::Result<u64> {
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&mut *conn)
+            .await?;
+        let total = total.unsigned_abs();
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {scratch}")))
+            .execute(&mut *conn)
+            .await?;
+        sqlx::raw_sql(AssertSqlSafe(self.projection.create_tables()))
+            .execute(&mut *conn)
+            .await?;
+        let batch = 5_000;
+        let catch_up = CatchUp::start(&mut *conn, Duration::from_secs(300)).await?;
+        let mut position = Position::START;
+        let mut done = 0u64;
+        loop {
+            let ready = catch_up.ready(&mut *conn).await?;
+            let page = tail::read_after(&mut *conn, position, batch).await?;
+            if let Some(last) = page.last() {
+                position = last.position;
+                let mut tx = conn.begin().await?;
+                self.projection.apply(&mut tx, &page).await?;
+                tx.commit().await?;
+                done += page.len() as u64;
+                progress(RebuildProgress {
+                    done,
+                    total,
+                    elapsed: started.elapsed(),
+                });
+            } else if ready {
+                break;
+            } else {
+                catch_up.pause().await?;
+            }
+        }
+        // Swap under the checkpoint lock: the live runner cannot commit a batch meanwhile, and
+        // resumes from the swapped-in checkpoint when the lock is released.
+        let mut tx = conn.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT 1 FROM {}.checkpoints WHERE name = $1 FOR UPDATE",
+            self.schema
+        )))
+        .bind(self.checkpoint_name())
+        .fetch_optional(&mut *tx)
+        .await?;
+        loop {
+            let page = tail::read_after(&mut *tx, position, batch).await?;
+            let Some(last) = page.last() else { break };
+            position = last.position;
+            self.projection.apply(&mut tx, &page).await?;
+            done += page.len() as u64;
+        }
+        for table in self.projection.tables() {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {schema}.{table}; ALTER TABLE {scratch}.{table} SET SCHEMA {schema};",
+                schema = self.schema
+            )))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {}.checkpoints (name, transaction_id, position, projection_version) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id, position = excluded.position,
+                 projection_version = excluded.projection_version, updated_at = now()",
+            self.schema
+        )))
+        .bind(self.checkpoint_name())
+        .bind(Xid8(position.transaction))
+        .bind(position.sequence)
+        .bind(self.projection.version())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {scratch} CASCADE")))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.applied.send_replace(position);
+        progress(RebuildProgress {
+            done,
+            total,
+            elapsed: started.elapsed(),
+        });
+        Ok(done)
+    }
+}
+
+enum Step {
+    Applied(Position, usize),
+    Moved(Position),
+    Idle,
+}
+
+/// Waits until the projection `name` has applied `target`, for read-your-writes.
+///
+/// Uses the in-process runner's updates when given, and the checkpoint row otherwise (another
+/// replica may be applying). Returns whether the position was reached within `max_wait`.
+///
+/// # Errors
+/// Database errors.
+pub async fn wait_for_position(
+    pool: &PgPool,
+    name: &str,
+    local: Option<watch::Receiver<Position>>,
+    target: Position,
+    max_wait: Duration,
+) -> anyhow::Result<bool> {
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let checkpoint = format!("projection.{name}");
+    let mut delay = Duration::from_millis(1);
+    let mut local = local;
+    loop {
+        if local.as_ref().is_some_and(|rx| *rx.borrow() >= target) {
+            return Ok(true);
+        }
+        if crate::relay::load_checkpoint(pool, &checkpoint).await? >= target {
+            return Ok(true);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let sleep = tokio::time::sleep(delay.min(deadline - now));
+        match &mut local {
+            Some(rx) => {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { local = None },
+                    () = sleep => {}
+                }
+            }
+            None => sleep.await,
+        }
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}

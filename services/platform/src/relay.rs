@@ -1,0 +1,373 @@
+//! The relay: copies a service's events from PostgreSQL to its JetStream stream.
+//!
+//! The events table is the outbox. One relay per service leads (a session advisory lock); it
+//! reads the log in tail order, publishes each event with `Nats-Msg-Id` = event id, keeps many
+//! publishes in flight, and moves its checkpoint only over the contiguous prefix the server has
+//! acknowledged. A relay that dies after an acknowledgement but before its checkpoint moved
+//! republishes those events on restart; JetStream drops them as duplicates inside the stream's
+//! duplicate window, and consumers de-duplicate by event id beyond it.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::event_store::EventStore;
+use crate::nats::{Namespace, headers};
+use crate::pg::Xid8;
+use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
+use crate::telemetry;
+
+/// The checkpoint row of the relay.
+const CHECKPOINT: &str = "relay";
+
+/// How a relay publishes.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The service whose log this is, e.g. `complaints`.
+    pub service: String,
+    pub namespace: Namespace,
+    /// Publishes awaiting acknowledgement at once.
+    pub max_in_flight: usize,
+    /// Longest wait between polls when nothing wakes the relay.
+    pub idle_poll: Duration,
+    /// Wait before retrying after NATS or PostgreSQL failed.
+    pub retry_delay: Duration,
+}
+
+impl RelayConfig {
+    pub fn new(service: &str, namespace: Namespace) -> Self {
+        RelayConfig {
+            service: service.to_owned(),
+            namespace,
+            max_in_flight: 256,
+            idle_poll: Duration::from_millis(100),
+            retry_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Publishes one service's events to JetStream.
+#[derive(Debug)]
+pub struct Relay {
+    pool: PgPool,
+    js: jetstream::Context,
+    config: RelayConfig,
+    appended: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Relay {
+    pub fn new(store: &EventStore, js: jetstream::Context, config: RelayConfig) -> Self {
+        Relay {
+            pool: store.pool().clone(),
+            js,
+            config,
+            appended: store.appended(),
+        }
+    }
+
+    /// Leads when it can, publishes until `shutdown`, and stands by otherwise.
+    ///
+    /// # Errors
+    /// Never returns an error for NATS or PostgreSQL outages: it logs them and retries.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut wakeup = Wakeup::new(Some(self.appended.clone()), self.config.idle_poll);
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown, &mut wakeup).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(self.config.retry_delay) => {}
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(service = %self.config.service, error = format!("{error:#}"), "relay failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(self.config.retry_delay) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes every event committed before the call, then returns how many it published.
+    /// For tests and operator commands; takes the leader lock for the duration.
+    ///
+    /// # Errors
+    /// When another relay leads, or NATS or PostgreSQL fail.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let lock = self
+            .try_lead()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("another relay is leading"))?;
+        let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
+        let mut checkpoint = self.checkpoint().await?;
+        let mut published = 0;
+        loop {
+            let ready = catch_up.ready(&self.pool).await?;
+            let (next, count) = self.publish_page(checkpoint).await?;
+            checkpoint = next;
+            published += count;
+            if count == 0 {
+                if ready {
+                    break;
+                }
+                catch_up.pause().await?;
+            }
+        }
+        self.unlock(lock).await?;
+        Ok(published)
+    }
+
+    /// Returns Ok(false) when another relay holds the lead.
+    async fn lead(
+        &self,
+        shutdown: &CancellationToken,
+        wakeup: &mut Wakeup,
+    ) -> anyhow::Result<bool> {
+        let Some(mut lock) = self.try_lead().await? else {
+            return Ok(false);
+        };
+        tracing::info!(service = %self.config.service, "relay is leading");
+        let mut checkpoint = self.checkpoint().await?;
+        let result = async {
+            loop {
+                let (next, count) = self.publish_page(checkpoint).await?;
+                checkpoint = next;
+                if count > 0 {
+                    wakeup.progressed();
+                    continue;
+                }
+                self.report_backlog(checkpoint).await;
+                if !wakeup.wait(shutdown).await {
+                    return anyhow::Ok(());
+                }
+                // A lost lock connection means another relay may lead now.
+                sqlx::query("SELECT 1").execute(&mut lock).await?;
+            }
+        }
+        .await;
+        self.unlock(lock).await.ok();
+        result.map(|()| true)
+    }
+
+    /// Takes the leader lock on a connection of its own: the lock lives exactly as long as
+    /// that connection, so a relay that dies or drops it — on any path — lets another lead.
+    async fn try_lead(&self) -> anyhow::Result<Option<PgConnection>> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('redress.relay.' || $1))")
+                .bind(&self.config.service)
+                .fetch_one(&mut conn)
+                .await?;
+        Ok(locked.then_some(conn))
+    }
+
+    async fn unlock(&self, lock: PgConnection) -> anyhow::Result<()> {
+        lock.close().await?;
+        Ok(())
+    }
+
+    /// The relay's checkpoint; everything at or before it is acknowledged by JetStream.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn checkpoint(&self) -> anyhow::Result<Position> {
+        load_checkpoint(&self.pool, CHECKPOINT).await
+    }
+
+    /// Publishes up to one page after `from`; returns the new checkpoint and how many events
+    /// were acknowledged. The checkpoint is saved before returning, also on failure.
+    #[tracing::instrument(skip_all, fields(service = %self.config.service, from = %from))]
+    async fn publish_page(&self, from: Position) -> anyhow::Result<(Position, usize)> {
+        let limit = i64::try_from(self.config.max_in_flight * 4).unwrap_or(1024);
+        let page = tail::read_after(&self.pool, from, limit).await?;
+        if page.is_empty() {
+            return Ok((from, 0));
+        }
+        let mut in_flight = FuturesOrdered::new();
+        let mut acked = from;
+        let mut count = 0;
+        let mut failure = None;
+        for event in &page {
+            while in_flight.len() >= self.config.max_in_flight {
+                match next_ack(&mut in_flight).await {
+                    Ok(position) => {
+                        acked = position;
+                        count += 1;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            match self.send(event).await {
+                Ok(ack) => in_flight.push_back(async move { (event.position, ack.await) }),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        while failure.is_none() && !in_flight.is_empty() {
+            match next_ack(&mut in_flight).await {
+                Ok(position) => {
+                    acked = position;
+                    count += 1;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        drop(in_flight);
+        fail::fail_point!("relay::after_ack_before_checkpoint", |_| Err(
+            anyhow::anyhow!("failpoint relay::after_ack_before_checkpoint")
+        ));
+        if acked != from {
+            save_checkpoint(&self.pool, CHECKPOINT, acked).await?;
+            metrics::counter!("redress_relay_published_total", "service" => self.config.service.clone())
+                .increment(count as u64);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((acked, count)),
+        }
+    }
+
+    async fn send(&self, event: &RecordedEvent) -> anyhow::Result<PublishAckFuture> {
+        let span = tracing::info_span!("relay.publish", event_id = %event.event_id, event_type = %event.event_type);
+        if let Some(traceparent) = &event.metadata.traceparent {
+            let context = telemetry::TraceContext {
+                traceparent: traceparent.clone(),
+                tracestate: event.metadata.tracestate.clone(),
+            };
+            telemetry::set_parent_from_trace_context(&span, &context);
+        }
+        let _entered = span.enter();
+        let subject = self.config.namespace.event_subject(
+            &self.config.service,
+            &event.event_type,
+            &event.stream_id,
+        );
+        let mut headers = event_headers(event, &self.config.service);
+        match telemetry::current_trace_context() {
+            Some(context) => telemetry::inject_nats_headers(&context, &mut headers),
+            None => {
+                if let Some(traceparent) = &event.metadata.traceparent {
+                    headers.insert(headers::TRACEPARENT, traceparent.as_str());
+                }
+            }
+        }
+        let message = PublishMessage::build()
+            .payload(event.payload.clone().into())
+            .headers(headers)
+            .message_id(event.event_id.to_string());
+        self.js
+            .send_publish(subject, message)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to publish event {}: {e}", event.event_id))
+    }
+
+    async fn report_backlog(&self, checkpoint: Position) {
+        let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8
+             FROM events WHERE (transaction_id, position) > ($1, $2)",
+        )
+        .bind(Xid8(checkpoint.transaction))
+        .bind(checkpoint.sequence)
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((count, lag)) = backlog {
+            let service = self.config.service.clone();
+            metrics::gauge!("redress_relay_backlog_events", "service" => service.clone())
+                .set(count as f64);
+            metrics::gauge!("redress_relay_lag_seconds", "service" => service)
+                .set(lag.unwrap_or(0.0));
+        }
+    }
+}
+
+async fn next_ack<F>(in_flight: &mut FuturesOrdered<F>) -> anyhow::Result<Position>
+where
+    F: Future<
+        Output = (
+            Position,
+            Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+        ),
+    >,
+{
+    match in_flight.next().await {
+        Some((position, Ok(_ack))) => Ok(position),
+        Some((position, Err(e))) => Err(anyhow::anyhow!(
+            "JetStream did not acknowledge the event at {position}: {e}"
+        )),
+        None => Err(anyhow::anyhow!("no publish in flight")),
+    }
+}
+
+/// The headers every published event carries (CloudEvents binary mode, plus Redress's own).
+pub fn event_headers(event: &RecordedEvent, service: &str) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert(headers::CE_SPECVERSION, "1.0");
+    map.insert(headers::CE_ID, event.event_id.to_string().as_str());
+    map.insert(headers::CE_TYPE, event.event_type.as_str());
+    map.insert(
+        headers::CE_SOURCE,
+        format!("urn:redress:{service}").as_str(),
+    );
+    map.insert(headers::CE_TIME, event.recorded_at.to_string().as_str());
+    map.insert(headers::CE_SUBJECT, event.stream_id.to_string().as_str());
+    map.insert(headers::CONTENT_TYPE, headers::PROTOBUF);
+    map.insert(headers::POSITION, event.position.to_string().as_str());
+    map.insert(headers::STREAM_VERSION, event.version.to_string().as_str());
+    map.insert(
+        headers::CORRELATION_ID,
+        event.metadata.correlation_id.to_string().as_str(),
+    );
+    if let Some(causation) = event.metadata.causation_id {
+        map.insert(headers::CAUSATION_ID, causation.to_string().as_str());
+    }
+    map
+}
+
+/// Reads a named checkpoint; a missing one is the start of the log.
+///
+/// # Errors
+/// Database errors.
+pub async fn load_checkpoint(pool: &PgPool, name: &str) -> anyhow::Result<Position> {
+    let row: Option<(Xid8, i64)> =
+        sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map_or(Position::START, |(tx, sequence)| Position {
+        transaction: tx.0,
+        sequence,
+    }))
+}
+
+/// Moves a named checkpoint forward; never backward, whoever else writes it.
+async fn save_checkpoint(pool: &PgPool, name: &str, position: Position) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id,
+                                          position = excluded.position, updated_at = now()
+         WHERE (checkpoints.transaction_id, checkpoints.position) < (excluded.transaction_id, excluded.position)",
+    )
+    .bind(name)
+    .bind(Xid8(position.transaction))
+    .bind(position.sequence)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

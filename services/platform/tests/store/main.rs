@@ -1,0 +1,11 @@
+//! Event store, tail, relay, projection and consumer tests against real PostgreSQL and NATS.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod consumer;
+mod event_store;
+mod helpers;
+mod migrate;
+mod projection;
+mod relay;
+mod tail;

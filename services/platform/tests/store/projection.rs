@@ -1,0 +1,230 @@
+use std::time::Duration;
+
+use platform::projection::{Projection, ProjectionRunner, wait_for_position};
+use platform::tail::{Position, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::helpers::{SCHEMA, append_streams, store};
+
+/// Counts how often each event was applied, so any double application shows.
+#[derive(Clone, Copy, Debug)]
+struct Applications {
+    version: i32,
+}
+
+impl Projection for Applications {
+    fn name(&self) -> &'static str {
+        "applications"
+    }
+
+    fn version(&self) -> i32 {
+        self.version
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["applications"]
+    }
+
+    fn create_tables(&self) -> &'static str {
+        "CREATE TABLE applications (event_id uuid PRIMARY KEY, times integer NOT NULL, owner_version integer NOT NULL)"
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        sqlx::query(
+            "INSERT INTO applications (event_id, times, owner_version) SELECT id, 1, $2 FROM unnest($1::uuid[]) AS id
+             ON CONFLICT (event_id) DO UPDATE SET times = applications.times + 1",
+        )
+        .bind(&ids)
+        .bind(self.version)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+fn runner(s: &crate::helpers::Store, version: i32) -> ProjectionRunner<Applications> {
+    ProjectionRunner::new(&s.store, SCHEMA, Applications { version }).unwrap()
+}
+
+async fn applications(pool: &sqlx::PgPool) -> Vec<(Uuid, i32)> {
+    sqlx::query_as("SELECT event_id, times FROM applications ORDER BY event_id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn each_once(ids: &[Uuid]) -> Vec<(Uuid, i32)> {
+    let mut expected: Vec<(Uuid, i32)> = ids.iter().map(|id| (*id, 1)).collect();
+    expected.sort();
+    expected
+}
+
+#[tokio::test]
+async fn a_projection_applies_every_committed_event_once() {
+    let s = store().await;
+    let ids = append_streams(&s.store, 12).await;
+
+    let applied = runner(&s, 1).run_once().await.unwrap();
+    let again = runner(&s, 1).run_once().await.unwrap();
+
+    assert_eq!((applied, again), (12, 0));
+    assert_eq!(applications(s.store.pool()).await, each_once(&ids));
+}
+
+#[tokio::test]
+async fn a_projection_that_crashes_after_applying_before_committing_applies_each_event_once() {
+    let scenario = fail::FailScenario::setup();
+    let s = store().await;
+    let ids = append_streams(&s.store, 10).await;
+    fail::cfg("projection::after_apply_before_commit", "1*return").unwrap();
+
+    let crashed = runner(&s, 1).run_once().await;
+    let recovered = runner(&s, 1).run_once().await.unwrap();
+
+    assert!(crashed.is_err());
+    assert_eq!(recovered, 10);
+    assert_eq!(applications(s.store.pool()).await, each_once(&ids));
+    scenario.teardown();
+}
+
+#[tokio::test]
+async fn two_replicas_of_a_projection_racing_apply_each_event_once() {
+    let s = store().await;
+    let ids = append_streams(&s.store, 40).await;
+    runner(&s, 1).init().await.unwrap();
+    let (a, b) = (runner(&s, 1), runner(&s, 1));
+
+    let (ra, rb) = tokio::join!(a.run_once(), b.run_once());
+
+    assert_eq!(ra.unwrap() + rb.unwrap(), 40);
+    assert_eq!(applications(s.store.pool()).await, each_once(&ids));
+}
+
+#[tokio::test]
+async fn a_rebuild_replays_into_fresh_tables_and_switches_over() {
+    let s = store().await;
+    let ids = append_streams(&s.store, 25).await;
+    let live = runner(&s, 1);
+    live.run_once().await.unwrap();
+    sqlx::query("UPDATE applications SET times = 99")
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    let mut reports = Vec::new();
+
+    let replayed = live.rebuild(|p| reports.push(p)).await.unwrap();
+
+    assert_eq!(replayed, 25);
+    assert_eq!(
+        applications(s.store.pool()).await,
+        each_once(&ids),
+        "the rebuilt tables replaced the live ones"
+    );
+    assert_eq!(reports.last().unwrap().done, 25);
+    let leftovers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'ledgers_rebuild_%'",
+    )
+    .fetch_one(s.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(leftovers, 0);
+    // The live runner carries on from the rebuilt checkpoint.
+    let more = append_streams(&s.store, 3).await;
+    assert_eq!(live.run_once().await.unwrap(), 3);
+    assert_eq!(
+        applications(s.store.pool()).await,
+        each_once(&[ids, more].concat())
+    );
+}
+
+#[tokio::test]
+async fn a_rebuild_while_the_projection_runs_and_events_arrive_loses_and_repeats_nothing() {
+    let s = store().await;
+    let mut ids = append_streams(&s.store, 200).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let live = tokio::spawn(runner(&s, 1).run(shutdown.clone()));
+    let writer = {
+        let store = s.store.clone();
+        tokio::spawn(async move { append_streams(&store, 60).await })
+    };
+
+    runner(&s, 1).rebuild(|_| {}).await.unwrap();
+    ids.extend(writer.await.unwrap());
+    let target = platform::relay::load_checkpoint(s.store.pool(), "projection.applications")
+        .await
+        .unwrap();
+    let last: Position = {
+        let rebuilt = runner(&s, 1);
+        rebuilt.run_once().await.unwrap();
+        *rebuilt.applied().borrow()
+    };
+    assert!(last >= target);
+    shutdown.cancel();
+    live.await.unwrap().unwrap();
+
+    assert_eq!(applications(s.store.pool()).await, each_once(&ids));
+}
+
+#[tokio::test]
+async fn a_new_projection_version_rebuilds_on_start() {
+    let s = store().await;
+    let ids = append_streams(&s.store, 5).await;
+    runner(&s, 1).run_once().await.unwrap();
+
+    runner(&s, 2).run_once().await.unwrap();
+
+    let versions: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT owner_version FROM applications")
+        .fetch_all(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![2]);
+    assert_eq!(applications(s.store.pool()).await, each_once(&ids));
+}
+
+#[tokio::test]
+async fn waiting_for_a_position_returns_once_the_projection_has_applied_it() {
+    let s = store().await;
+    let live = runner(&s, 1);
+    live.init().await.unwrap();
+    let appended = s
+        .store
+        .append(
+            "ledger",
+            Uuid::now_v7(),
+            platform::event_store::ExpectedVersion::NoStream,
+            &[crate::helpers::opened("a")],
+            &crate::helpers::metadata(),
+            None,
+        )
+        .await
+        .unwrap();
+    let target = appended.position().unwrap();
+
+    let before = wait_for_position(
+        s.store.pool(),
+        "applications",
+        Some(live.applied()),
+        target,
+        Duration::from_millis(20),
+    )
+    .await
+    .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(runner(&s, 1).run(shutdown.clone()));
+    let after = wait_for_position(
+        s.store.pool(),
+        "applications",
+        None,
+        target,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+
+    assert!(!before, "nothing applied it yet");
+    assert!(after);
+}
