@@ -69,7 +69,7 @@ pub use token::{TokenError, TokenIssuer, generate_dev_keypair};
 ///
 /// The limits live on each generated `XServer` type rather than on a trait, so this expands to
 /// `server.max_decoding_message_size(..).max_encoding_message_size(..)`; see the
-/// [module](self) example.
+/// [module](crate::grpc) example.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __grpc_limited {

@@ -239,16 +239,17 @@ impl GrpcServer {
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
-        let limited = &config;
         routes
-            .add_service(crate::grpc::limited!(reflection().build_v1()?, limited))
+            .add_service(crate::grpc::limited!(reflection().build_v1()?, &config))
             .add_service(crate::grpc::limited!(
                 reflection().build_v1alpha()?,
-                limited
+                &config
             ))
-            .add_service(crate::grpc::limited!(health_service, limited));
+            .add_service(crate::grpc::limited!(health_service, &config));
         health.publish().await;
 
+        // Socket options go on the incoming stream: `Server::tcp_keepalive` only applies to
+        // listeners tonic binds itself.
         let incoming = TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(config.tcp_keepalive));
@@ -265,7 +266,6 @@ impl GrpcServer {
             .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
             .http2_keepalive_interval(Some(config.http2_keepalive_interval))
-            .tcp_keepalive(Some(config.tcp_keepalive))
             .layer(layer)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, signal);

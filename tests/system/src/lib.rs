@@ -1,1 +1,0 @@
-//! System tests live in `tests/`.
