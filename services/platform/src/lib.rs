@@ -1,4 +1,24 @@
-//! The platform every Redress service stands on.
+//! The platform every Redress service stands on: the event-sourcing core, the gRPC plumbing,
+//! telemetry and the working-day calendar. It is a library, not a service; nothing here knows
+//! about complaints, escalation or learning reviews.
+//!
+//! # Layout
+//! * [`aggregate`]: the pure `decide` / `evolve` contract and given/when/then test support. Start here.
+//! * [`event_store`]: appends with expected version and idempotency keys, in one statement; loads
+//!   and executes commands.
+//! * [`tail`]: reading the whole log gap-free, by transaction horizon; [`tail::Position`].
+//! * [`relay`]: the events table as outbox, copied to JetStream with acknowledged checkpoints.
+//! * [`projection`]: read models applied exactly once, rebuilt into fresh tables, read-your-writes.
+//! * [`consumer`]: durable JetStream consumers for cross-context policies, with inbox and parking.
+//! * [`nats`]: stream names, subjects, stream settings and the published headers.
+//! * [`grpc`]: the server every service uses: limits, health, reflection, JWT authentication,
+//!   deny-by-default authorization, rich errors, request validation, graceful shutdown.
+//! * [`telemetry`]: JSON logs, OpenTelemetry traces and propagation, Prometheus metrics.
+//! * [`calendar`]: England and Wales working days, in Europe/London, with versioned bank holidays.
+//! * [`migrate`]: versioned, checksummed migrations per component and schema.
+//! * [`pg`]: pools with a per-service `search_path`, and the `xid8` and `timestamptz` codecs.
+//! * [`testing`]: a fresh database and a private NATS server per test, and a small aggregate.
+
 pub mod aggregate;
 pub mod calendar;
 pub mod consumer;
