@@ -236,6 +236,15 @@ impl<P: Projection> ProjectionRunner<P> {
             .await?;
         tx.commit().await?;
         self.applied.send_replace(last);
+        // One short span per event in the trace of the command that wrote it, so a trace shows
+        // when each read model caught up.
+        for event in &page {
+            if let Some(context) = event.metadata.trace_context() {
+                let span = tracing::info_span!("projection.applied", projection = self.projection.name(), event_id = %event.event_id);
+                crate::telemetry::set_parent_from_trace_context(&span, &context);
+                span.in_scope(|| {});
+            }
+        }
         metrics::counter!("redress_projection_events_applied_total", "service" => self.schema.clone(), "projection" => self.projection.name())
             .increment(page.len() as u64);
         Ok(Step::Applied(last, page.len()))

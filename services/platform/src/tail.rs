@@ -92,6 +92,37 @@ pub struct Metadata {
     pub calendar_version: Option<String>,
 }
 
+impl Metadata {
+    /// Metadata for a command issued by `actor`, carrying the current span's trace context so the
+    /// relay and projections join the command's trace.
+    pub fn for_command(
+        actor: impl Into<String>,
+        correlation_id: Uuid,
+        causation_id: Option<Uuid>,
+    ) -> Self {
+        let trace = crate::telemetry::current_trace_context();
+        Metadata {
+            correlation_id,
+            causation_id,
+            actor: actor.into(),
+            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
+            tracestate: trace.and_then(|t| t.tracestate),
+            policy_version: None,
+            calendar_version: None,
+        }
+    }
+
+    /// The stored trace context, if the command had one.
+    pub fn trace_context(&self) -> Option<crate::telemetry::TraceContext> {
+        self.traceparent
+            .as_ref()
+            .map(|traceparent| crate::telemetry::TraceContext {
+                traceparent: traceparent.clone(),
+                tracestate: self.tracestate.clone(),
+            })
+    }
+}
+
 /// An event as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedEvent {

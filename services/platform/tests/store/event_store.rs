@@ -355,12 +355,13 @@ async fn a_retry_with_the_same_key_and_request_returns_the_original_answer_and_w
     let id = Uuid::now_v7();
     let key = key("k-1", b"open a");
 
+    // `Any`, so only the key can stop the retry from appending again.
     let first = s
         .store
         .append(
             "ledger",
             id,
-            ExpectedVersion::NoStream,
+            ExpectedVersion::Any,
             &[opened("a")],
             &metadata(),
             Some(&key),
@@ -372,7 +373,7 @@ async fn a_retry_with_the_same_key_and_request_returns_the_original_answer_and_w
         .append(
             "ledger",
             id,
-            ExpectedVersion::NoStream,
+            ExpectedVersion::Any,
             &[opened("a")],
             &metadata(),
             Some(&key),
@@ -468,7 +469,7 @@ async fn concurrent_retries_with_one_key_record_the_command_once() {
                     .append(
                         "ledger",
                         id,
-                        ExpectedVersion::NoStream,
+                        ExpectedVersion::Any,
                         &[opened("a")],
                         &metadata(),
                         Some(&key),

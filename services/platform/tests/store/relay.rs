@@ -318,3 +318,51 @@ async fn a_running_relay_publishes_new_events_as_they_commit_and_stops_on_shutdo
         .unwrap();
     assert_eq!(t.stream_messages().await, 3);
 }
+
+#[tokio::test]
+async fn a_command_in_a_traced_request_carries_its_trace_through_the_store_into_nats() {
+    let t = setup().await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut incoming = http::HeaderMap::new();
+    incoming.insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    let request = tracing::info_span!("grpc.request");
+    platform::telemetry::set_parent_from_headers(&request, &incoming);
+
+    let meta = request
+        .in_scope(|| platform::tail::Metadata::for_command("test:user", Uuid::now_v7(), None));
+    t.s.store
+        .append(
+            "ledger",
+            Uuid::now_v7(),
+            ExpectedVersion::NoStream,
+            &[opened("a")],
+            &meta,
+            None,
+        )
+        .await
+        .unwrap();
+    t.relay().run_once().await.unwrap();
+
+    assert!(
+        meta.traceparent.as_deref().unwrap().contains(trace_id),
+        "{meta:?}"
+    );
+    let messages = t.read_stream().await;
+    let sent = messages[0]
+        .headers
+        .as_ref()
+        .unwrap()
+        .get(headers::TRACEPARENT)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert!(
+        sent.contains(trace_id),
+        "published traceparent {sent} is not in the command's trace"
+    );
+}
