@@ -532,33 +532,28 @@ impl EventStore {
                 ExpectedVersion::Exact(expected) => version != expected,
             };
             if stale {
-                return match self.recorded(context).await? {
-                    Some(original) => Ok(original),
-                    None => Err(ExecuteError::Conflict {
-                        expected: context.expected,
-                        actual: version,
-                    }),
+                let conflict = ExecuteError::Conflict {
+                    expected: context.expected,
+                    actual: version,
                 };
+                return self.recorded_or(context, Err(conflict)).await;
             }
             let events = match state.decide(command.clone()) {
                 Ok(events) => events,
                 Err(rejection) => {
-                    return match self.recorded(context).await? {
-                        Some(original) => Ok(original),
-                        None => Err(ExecuteError::Rejected(rejection)),
-                    };
+                    return self
+                        .recorded_or(context, Err(ExecuteError::Rejected(rejection)))
+                        .await;
                 }
             };
             if events.is_empty() {
-                return match self.recorded(context).await? {
-                    Some(original) => Ok(original),
-                    None => Ok(Appended {
-                        stream_id,
-                        version,
-                        events: Vec::new(),
-                        replayed: false,
-                    }),
+                let unchanged = Appended {
+                    stream_id,
+                    version,
+                    events: Vec::new(),
+                    replayed: false,
                 };
+                return self.recorded_or(context, Ok(unchanged)).await;
             }
             let new_events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
             let expected = if version == 0 {
@@ -590,6 +585,19 @@ impl EventStore {
                 Err(AppendError::KeyReused) => return Err(ExecuteError::KeyReused),
                 Err(AppendError::Unexpected(e)) => return Err(ExecuteError::Unexpected(e)),
             }
+        }
+    }
+
+    /// The recorded answer when the command's key was used before, otherwise `answer`: a retry
+    /// of a command that already happened answers as it did then.
+    async fn recorded_or<R: std::error::Error + 'static>(
+        &self,
+        context: &CommandContext,
+        answer: Result<Appended, ExecuteError<R>>,
+    ) -> Result<Appended, ExecuteError<R>> {
+        match self.recorded(context).await? {
+            Some(original) => Ok(original),
+            None => answer,
         }
     }
 
