@@ -353,6 +353,14 @@ impl<H: Handler> Consumer<H> {
         self.count("parked");
         metrics::counter!("redress_consumer_parked_total", "consumer" => self.spec.durable.clone())
             .increment(1);
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM parked_events WHERE consumer = $1 AND resolved_at IS NULL",
+        )
+        .bind(&self.spec.durable)
+        .fetch_one(&self.pool)
+        .await?;
+        metrics::gauge!("redress_consumer_parked_events", "consumer" => self.spec.durable.clone())
+            .set(open as f64);
         Ok(())
     }
 
