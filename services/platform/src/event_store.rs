@@ -267,96 +267,49 @@ impl EventStore {
         metadata: &Metadata,
         key: Option<&CommandKey>,
     ) -> Result<Appended, AppendError> {
-        if events.is_empty() {
-            return Err(anyhow::anyhow!("an append needs at least one event").into());
-        }
-        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
-        let result = sqlx::query_as::<_, AppendRow>(APPEND_SQL)
-            .bind(stream_id)
-            .bind(stream_type)
-            .bind(&payloads)
-            .bind(expected.as_sql())
-            .bind(&ids)
-            .bind(&types)
-            .bind(metadata.correlation_id)
-            .bind(metadata.causation_id)
-            .bind(&metadata.actor)
-            .bind(&metadata.traceparent)
-            .bind(&metadata.tracestate)
-            .bind(&metadata.policy_version)
-            .bind(&metadata.calendar_version)
-            .bind(key.map(|k| k.scope.as_str()))
-            .bind(key.map(|k| k.key.as_str()))
-            .bind(key.map(|k| k.request_hash.as_slice()))
-            .fetch_all(&self.pool)
-            .await;
-        let rows = match result {
-            Ok(rows) => rows,
-            Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
-                // A concurrent writer won; if it was this command's own earlier attempt, its
-                // recorded answer is the answer.
+        let stream = StreamAppend {
+            stream_type,
+            stream_id,
+            expected,
+            events,
+        };
+        let result = append_one(&self.pool, &stream, metadata, key).await;
+        let appended = match result {
+            Ok(Applied::Inserted(appended)) => appended,
+            Ok(Applied::Refused { actual }) | Err(StatementError::Conflict { actual }) => {
+                // A retry answers with the recorded result, whatever the stream's version is
+                // now; a concurrent writer that won may have been this command's own attempt.
                 if let Some(original) = self.find_recorded(key).await? {
                     return Ok(original);
                 }
-                let actual = self.current_version(stream_id).await?;
+                let actual = match actual {
+                    Some(actual) => actual,
+                    None => self.current_version(stream_id).await?,
+                };
                 return Err(AppendError::WrongExpectedVersion { expected, actual });
             }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context("Failed to append events")
-                    .into());
-            }
-        };
-        // The final SELECT always yields at least one row: `current` has exactly one.
-        let Some(first) = rows.first() else {
-            return Err(anyhow::anyhow!("append returned no rows").into());
-        };
-        if first.event_id.is_none() {
-            // A retry answers with the recorded result, whatever the stream's version is now.
-            if let Some(original) = self.find_recorded(key).await? {
-                return Ok(original);
-            }
-            if !first.expected_ok {
-                return Err(AppendError::WrongExpectedVersion {
-                    expected,
-                    actual: first.current_version.unsigned_abs(),
+            Ok(Applied::KeyRecorded) => {
+                return self.find_recorded(key).await?.ok_or_else(|| {
+                    anyhow::anyhow!("the key was recorded by a transaction that left no record")
+                        .into()
                 });
             }
-            return Err(anyhow::anyhow!(
-                "append inserted nothing, yet its checks passed and no key was recorded"
-            )
-            .into());
-        }
-        let events = rows
-            .iter()
-            .map(
-                |row| match (row.event_id, row.transaction_id, row.position, row.version) {
-                    (Some(event_id), Some(tx), Some(sequence), Some(version)) => {
-                        Ok(AppendedEvent {
-                            event_id,
-                            version: version.unsigned_abs(),
-                            position: Position {
-                                transaction: tx.0,
-                                sequence,
-                            },
-                        })
-                    }
-                    _ => Err(anyhow::anyhow!("append returned a partial row")),
-                },
-            )
-            .collect::<Result<Vec<_>, _>>()?;
-        let version = events.last().map_or(0, |e| e.version);
+            Err(StatementError::Database(e)) => {
+                return Err(e.context("Failed to append events").into());
+            }
+        };
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
         metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.to_owned())
-            .increment(events.len() as u64);
-        Ok(Appended {
-            stream_id,
-            version,
-            events,
-            replayed: false,
-        })
+            .increment(appended.events.len() as u64);
+        Ok(appended)
+    }
+
+    /// Starts a command that writes several streams atomically.
+    pub fn unit_of_work(&self) -> UnitOfWork<'_> {
+        UnitOfWork {
+            store: self,
+            staged: Vec::new(),
+        }
     }
 
     /// The recorded answer for `key`, if it was used before.
@@ -616,5 +569,233 @@ impl EventStore {
             }
             Err(AppendError::Unexpected(e)) => Err(ExecuteError::Unexpected(e)),
         }
+    }
+}
+
+/// One stream's part of an append.
+#[derive(Clone, Copy, Debug)]
+struct StreamAppend<'a> {
+    stream_type: &'a str,
+    stream_id: Uuid,
+    expected: ExpectedVersion,
+    events: &'a [NewEvent],
+}
+
+/// What one append statement did.
+enum Applied {
+    Inserted(Appended),
+    /// The expected version did not hold; `actual` is the stream's version then.
+    Refused {
+        actual: Option<u32>,
+    },
+    /// The checks passed but the key was already recorded: nothing was inserted.
+    KeyRecorded,
+}
+
+enum StatementError {
+    /// A concurrent writer inserted the same version first.
+    Conflict {
+        actual: Option<u32>,
+    },
+    Database(anyhow::Error),
+}
+
+/// Runs the one-statement append on `executor` (the pool for a single stream, or a transaction).
+async fn append_one<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    stream: &StreamAppend<'_>,
+    metadata: &Metadata,
+    key: Option<&CommandKey>,
+) -> Result<Applied, StatementError> {
+    if stream.events.is_empty() {
+        return Err(StatementError::Database(anyhow::anyhow!(
+            "an append needs at least one event"
+        )));
+    }
+    let ids: Vec<Uuid> = stream.events.iter().map(|_| Uuid::now_v7()).collect();
+    let types: Vec<&str> = stream
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    let payloads: Vec<&[u8]> = stream.events.iter().map(|e| e.payload.as_slice()).collect();
+    let result = sqlx::query_as::<_, AppendRow>(APPEND_SQL)
+        .bind(stream.stream_id)
+        .bind(stream.stream_type)
+        .bind(&payloads)
+        .bind(stream.expected.as_sql())
+        .bind(&ids)
+        .bind(&types)
+        .bind(metadata.correlation_id)
+        .bind(metadata.causation_id)
+        .bind(&metadata.actor)
+        .bind(&metadata.traceparent)
+        .bind(&metadata.tracestate)
+        .bind(&metadata.policy_version)
+        .bind(&metadata.calendar_version)
+        .bind(key.map(|k| k.scope.as_str()))
+        .bind(key.map(|k| k.key.as_str()))
+        .bind(key.map(|k| k.request_hash.as_slice()))
+        .fetch_all(executor)
+        .await;
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("events_stream_version") => {
+            return Err(StatementError::Conflict { actual: None });
+        }
+        Err(e) => return Err(StatementError::Database(e.into())),
+    };
+    // The final SELECT always yields at least one row: `current` has exactly one.
+    let Some(first) = rows.first() else {
+        return Err(StatementError::Database(anyhow::anyhow!(
+            "append returned no rows"
+        )));
+    };
+    if first.event_id.is_none() {
+        return Ok(if first.expected_ok {
+            Applied::KeyRecorded
+        } else {
+            Applied::Refused {
+                actual: Some(first.current_version.unsigned_abs()),
+            }
+        });
+    }
+    let events = rows
+        .iter()
+        .map(
+            |row| match (row.event_id, row.transaction_id, row.position, row.version) {
+                (Some(event_id), Some(tx), Some(sequence), Some(version)) => Ok(AppendedEvent {
+                    event_id,
+                    version: version.unsigned_abs(),
+                    position: Position {
+                        transaction: tx.0,
+                        sequence,
+                    },
+                }),
+                _ => Err(StatementError::Database(anyhow::anyhow!(
+                    "append returned a partial row"
+                ))),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    let version = events.last().map_or(0, |e| e.version);
+    Ok(Applied::Inserted(Appended {
+        stream_id: stream.stream_id,
+        version,
+        events,
+        replayed: false,
+    }))
+}
+
+/// A command that writes several streams in one transaction, e.g. a complaint and the
+/// publication hold it places on its inspection: both commit, or neither does.
+///
+/// The idempotency key and the command's answer belong to the LAST staged stream, so stage the
+/// stream the caller asked about last.
+#[derive(Debug)]
+pub struct UnitOfWork<'s> {
+    store: &'s EventStore,
+    staged: Vec<(String, Uuid, ExpectedVersion, Vec<NewEvent>)>,
+}
+
+impl UnitOfWork<'_> {
+    /// Adds events for one stream; appending nothing for a stream is allowed and skipped.
+    pub fn stage(
+        &mut self,
+        stream_type: &str,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) {
+        if !events.is_empty() {
+            self.staged
+                .push((stream_type.to_owned(), stream_id, expected, events));
+        }
+    }
+
+    /// Stages a decided aggregate's events.
+    pub fn stage_events<A: Aggregate>(
+        &mut self,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        events: &[A::Event],
+    ) {
+        self.stage(
+            A::STREAM_TYPE,
+            stream_id,
+            expected,
+            events.iter().map(NewEvent::from_domain).collect(),
+        );
+    }
+
+    /// Commits every staged stream atomically. Returns one answer per staged stream, the last
+    /// being the command's; a retry with a recorded key returns only the recorded answer.
+    ///
+    /// # Errors
+    /// [`AppendError::WrongExpectedVersion`] when any stream's expectation fails (nothing is
+    /// written), [`AppendError::KeyReused`], and database errors.
+    pub async fn commit(
+        self,
+        metadata: &Metadata,
+        key: Option<&CommandKey>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        let unexpected = |e: sqlx::Error| {
+            AppendError::Unexpected(
+                anyhow::Error::new(e).context("Failed to commit a unit of work"),
+            )
+        };
+        let mut tx = self.store.pool.begin().await.map_err(unexpected)?;
+        let count = self.staged.len();
+        let mut answers = Vec::with_capacity(count);
+        for (i, (stream_type, stream_id, expected, events)) in self.staged.iter().enumerate() {
+            let stream = StreamAppend {
+                stream_type,
+                stream_id: *stream_id,
+                expected: *expected,
+                events,
+            };
+            let stream_key = if i + 1 == count { key } else { None };
+            match append_one(&mut *tx, &stream, metadata, stream_key).await {
+                Ok(Applied::Inserted(appended)) => answers.push(appended),
+                Ok(Applied::Refused { actual }) | Err(StatementError::Conflict { actual }) => {
+                    drop(tx);
+                    if let Some(original) = self.store.find_recorded(key).await? {
+                        return Ok(vec![original]);
+                    }
+                    let actual = match actual {
+                        Some(actual) => actual,
+                        None => self.store.current_version(*stream_id).await?,
+                    };
+                    return Err(AppendError::WrongExpectedVersion {
+                        expected: *expected,
+                        actual,
+                    });
+                }
+                Ok(Applied::KeyRecorded) => {
+                    drop(tx);
+                    return self
+                        .store
+                        .find_recorded(key)
+                        .await?
+                        .map(|a| vec![a])
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "the key was recorded by a transaction that left no record"
+                            )
+                            .into()
+                        });
+                }
+                Err(StatementError::Database(e)) => {
+                    return Err(e.context("Failed to commit a unit of work").into());
+                }
+            }
+        }
+        tx.commit().await.map_err(unexpected)?;
+        self.store.appended.send_modify(|n| *n = n.wrapping_add(1));
+        for (appended, (stream_type, ..)) in answers.iter().zip(&self.staged) {
+            metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.clone())
+                .increment(appended.events.len() as u64);
+        }
+        Ok(answers)
     }
 }

@@ -818,3 +818,139 @@ fn then_fails_when_the_events_differ() {
         .when(Command::Open { owner: "a".into() })
         .then([Event::Opened(ledger::Opened { owner: "b".into() })]);
 }
+
+mod unit_of_work {
+    use super::*;
+    use crate::helpers::opened;
+
+    async fn versions(pool: &sqlx::PgPool, id: Uuid) -> Vec<i32> {
+        sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY version")
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_unit_of_work_commits_every_stream_in_one_transaction() {
+        let s = store().await;
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut work = s.store.unit_of_work();
+        work.stage("ledger", a, ExpectedVersion::NoStream, vec![opened("a")]);
+        work.stage(
+            "ledger",
+            b,
+            ExpectedVersion::NoStream,
+            vec![opened("b"), credited(1)],
+        );
+
+        let answers = work.commit(&metadata(), None).await.unwrap();
+
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[1].stream_id, b);
+        assert_eq!(answers[1].version, 2);
+        assert_eq!(
+            answers[0].events[0].position.transaction,
+            answers[1].events[0].position.transaction
+        );
+        assert_eq!(versions(s.store.pool(), a).await, vec![1]);
+        assert_eq!(versions(s.store.pool(), b).await, vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn when_one_stream_of_a_unit_of_work_conflicts_nothing_is_written() {
+        let s = store().await;
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        s.store
+            .append(
+                "ledger",
+                b,
+                ExpectedVersion::NoStream,
+                &[opened("b")],
+                &metadata(),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut work = s.store.unit_of_work();
+        work.stage("ledger", a, ExpectedVersion::NoStream, vec![opened("a")]);
+        work.stage(
+            "ledger",
+            b,
+            ExpectedVersion::NoStream,
+            vec![opened("b again")],
+        );
+
+        let result = work.commit(&metadata(), None).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(AppendError::WrongExpectedVersion { actual: 1, .. })
+            ),
+            "{result:?}"
+        );
+        assert!(
+            versions(s.store.pool(), a).await.is_empty(),
+            "the first stream must be rolled back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_unit_of_work_returns_the_recorded_answer_and_writes_nothing() {
+        let s = store().await;
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let key = key("uow-1", b"both");
+        fn stage(
+            store: &platform::event_store::EventStore,
+            a: Uuid,
+            b: Uuid,
+        ) -> platform::event_store::UnitOfWork<'_> {
+            let mut work = store.unit_of_work();
+            work.stage("ledger", a, ExpectedVersion::Any, vec![opened("a")]);
+            work.stage("ledger", b, ExpectedVersion::Any, vec![opened("b")]);
+            work
+        }
+        let first = stage(&s.store, a, b)
+            .commit(&metadata(), Some(&key))
+            .await
+            .unwrap();
+
+        let retry = stage(&s.store, a, b)
+            .commit(&metadata(), Some(&key))
+            .await
+            .unwrap();
+
+        assert_eq!(retry.len(), 1);
+        assert!(retry[0].replayed);
+        assert_eq!(retry[0].events, first[1].events);
+        assert_eq!(event_count(s.store.pool()).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_unit_of_work_reusing_a_key_for_another_request_is_refused() {
+        let s = store().await;
+        let mut work = s.store.unit_of_work();
+        work.stage(
+            "ledger",
+            Uuid::now_v7(),
+            ExpectedVersion::Any,
+            vec![opened("a")],
+        );
+        work.commit(&metadata(), Some(&key("uow-2", b"one")))
+            .await
+            .unwrap();
+        let mut other = s.store.unit_of_work();
+        other.stage(
+            "ledger",
+            Uuid::now_v7(),
+            ExpectedVersion::Any,
+            vec![opened("b")],
+        );
+
+        let result = other.commit(&metadata(), Some(&key("uow-2", b"two"))).await;
+
+        assert!(matches!(result, Err(AppendError::KeyReused)), "{result:?}");
+        assert_eq!(event_count(s.store.pool()).await, 1);
+    }
+}
