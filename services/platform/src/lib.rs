@@ -17,6 +17,7 @@
 //! * [`calendar`]: England and Wales working days, in Europe/London, with versioned bank holidays.
 //! * [`migrate`]: versioned, checksummed migrations per component and schema.
 //! * [`pg`]: pools with a per-service `search_path`, and the `xid8` and `timestamptz` codecs.
+//! * [`timer`]: durable timers that fire deadline-driven commands once, across restarts.
 //! * [`testing`]: a fresh database and a private NATS server per test, and a small aggregate.
 
 pub mod aggregate;
@@ -32,3 +33,4 @@ pub mod relay;
 pub mod tail;
 pub mod telemetry;
 pub mod testing;
+pub mod timer;

@@ -9,3 +9,4 @@ mod migrate;
 mod projection;
 mod relay;
 mod tail;
+mod timer;
