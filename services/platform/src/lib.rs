@@ -18,6 +18,7 @@
 //! * [`migrate`]: versioned, checksummed migrations per component and schema.
 //! * [`pg`]: pools with a per-service `search_path`, and the `xid8` and `timestamptz` codecs.
 //! * [`timer`]: durable timers that fire deadline-driven commands once, across restarts.
+//! * [`vault`]: per-subject encrypted personal data, erased by destroying the subject's key.
 //! * [`testing`]: a fresh database and a private NATS server per test, and a small aggregate.
 
 pub mod aggregate;
@@ -34,3 +35,4 @@ pub mod tail;
 pub mod telemetry;
 pub mod testing;
 pub mod timer;
+pub mod vault;

@@ -26,14 +26,22 @@ pub struct Migrations {
     pub migrations: &'static [Migration],
 }
 
-/// The platform's own tables: events, commands, checkpoints, inbox, parked events.
+/// The platform's own tables: events, commands, checkpoints, inbox, parked events, and the
+/// personal-data vault.
 pub const EVENT_STORE: Migrations = Migrations {
     component: "platform",
-    migrations: &[Migration {
-        version: 1,
-        name: "event_store",
-        sql: include_str!("../migrations/0001_event_store.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "event_store",
+            sql: include_str!("../migrations/0001_event_store.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "vault",
+            sql: include_str!("../migrations/0002_vault.sql"),
+        },
+    ],
 };
 
 /// Creates `schema` if needed and applies every pending migration of each set, in one

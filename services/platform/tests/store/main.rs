@@ -10,3 +10,4 @@ mod projection;
 mod relay;
 mod tail;
 mod timer;
+mod vault;
