@@ -67,3 +67,33 @@ pub fn internal(error: impl Debug) -> Status {
     tracing::error!(error = ?error, "request failed");
     Status::internal("internal error")
 }
+
+/// The `ErrorInfo.reason` when an idempotency key comes back with a different request.
+pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+
+/// Maps a command's failure to its status, in one place for every service: a broken rule is
+/// `FAILED_PRECONDITION` with the rejection's machine-readable `reason` and its message, a lost
+/// race `ABORTED`, a reused key `FAILED_PRECONDITION` ([`IDEMPOTENCY_KEY_REUSED`]), an id of
+/// another aggregate type `NOT_FOUND` (as `what`), anything else `INTERNAL` (logged).
+pub fn execute_error<R>(
+    error: crate::event_store::ExecuteError<R>,
+    what: &str,
+    reason: impl FnOnce(&R) -> &'static str,
+) -> Status
+where
+    R: std::error::Error + 'static,
+{
+    use crate::event_store::ExecuteError;
+    match error {
+        ExecuteError::Rejected(rejection) => {
+            failed_precondition(reason(&rejection), rejection.to_string())
+        }
+        ExecuteError::Conflict { .. } => aborted_conflict(),
+        ExecuteError::KeyReused => failed_precondition(
+            IDEMPOTENCY_KEY_REUSED,
+            "the idempotency key was already used for a different request",
+        ),
+        ExecuteError::WrongStreamType(_) => not_found(what),
+        ExecuteError::Unexpected(error) => internal(error),
+    }
+}

@@ -84,3 +84,73 @@ async fn an_internal_error_reaches_the_client_without_its_details() {
     let everything = format!("{status:?}");
     assert!(!everything.contains("hunter2"), "{everything}");
 }
+
+mod execute_errors {
+    use platform::event_store::{ExecuteError, ExpectedVersion};
+    use platform::grpc::errors::execute_error;
+    use platform::testing::ledger::Rejection;
+    use tonic::Code;
+    use tonic_types::StatusExt as _;
+
+    fn reason(_: &Rejection) -> &'static str {
+        "NOT_OPEN"
+    }
+
+    #[test]
+    fn a_rejected_command_is_a_failed_precondition_with_its_reason() {
+        let status = execute_error(ExecuteError::Rejected(Rejection::NotOpen), "ledger", reason);
+
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "the ledger is not open");
+        assert_eq!(status.get_details_error_info().unwrap().reason, "NOT_OPEN");
+    }
+
+    #[test]
+    fn a_lost_race_is_aborted() {
+        let status = execute_error::<Rejection>(
+            ExecuteError::Conflict {
+                expected: ExpectedVersion::Exact(1),
+                actual: 2,
+            },
+            "ledger",
+            reason,
+        );
+
+        assert_eq!(status.code(), Code::Aborted);
+    }
+
+    #[test]
+    fn a_reused_key_is_a_failed_precondition_with_its_own_reason() {
+        let status = execute_error::<Rejection>(ExecuteError::KeyReused, "ledger", reason);
+
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(
+            status.get_details_error_info().unwrap().reason,
+            "IDEMPOTENCY_KEY_REUSED"
+        );
+    }
+
+    #[test]
+    fn an_id_of_another_aggregate_type_is_not_found() {
+        let status = execute_error::<Rejection>(
+            ExecuteError::WrongStreamType(uuid::Uuid::nil()),
+            "ledger",
+            reason,
+        );
+
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "ledger not found");
+    }
+
+    #[test]
+    fn an_unexpected_failure_is_internal_and_says_nothing_of_its_cause() {
+        let status = execute_error::<Rejection>(
+            ExecuteError::Unexpected(anyhow::anyhow!("password=hunter2")),
+            "ledger",
+            reason,
+        );
+
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+    }
+}
