@@ -1,0 +1,112 @@
+//! Command-line flags, and the settings they resolve to (`--quick` changes the defaults).
+
+use std::time::Duration;
+
+/// Which part of the benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Part {
+    Append,
+    Relay,
+    Projection,
+}
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "redress-bench",
+    about = "Redress's append, relay and projection paths next to bare peers, as perf.v1 JSON lines on stdout"
+)]
+pub(crate) struct Args {
+    /// Server to benchmark on; the bench creates and drops its own database `redress_bench_<random>` there.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// CI smoke settings: 1 round, 3 s per run, 2 s warm-up, 20,000 rebuild events, 2,000 relay events.
+    /// Flags given explicitly still win.
+    #[arg(long)]
+    quick: bool,
+    /// Exit non-zero when a ratio line with an enforced target fails.
+    #[arg(long)]
+    enforce: bool,
+    /// Run only one part.
+    #[arg(long, value_enum)]
+    only: Option<Part>,
+    /// Rounds of project/peer pairs [default: 3; quick: 1].
+    #[arg(long)]
+    rounds: Option<u32>,
+    /// Seconds of bare-insert load before anything is measured [default: 10; quick: 2].
+    #[arg(long)]
+    warmup_secs: Option<u64>,
+    /// Seconds measured per run [default: 10; quick: 3].
+    #[arg(long)]
+    duration_secs: Option<u64>,
+    /// Events stored before each relay run [default: 20000; quick: 2000].
+    #[arg(long)]
+    relay_events: Option<u64>,
+    /// Appends per second while measuring commit-to-acknowledged latency of the relay.
+    #[arg(long, default_value_t = 500)]
+    relay_rate: u64,
+    /// Events stored for the projection rebuild [default: 1000000; quick: 20000].
+    #[arg(long)]
+    rebuild_events: Option<u64>,
+    /// Appends per second while measuring commit-to-visible latency of the projection.
+    #[arg(long, default_value_t = 1000)]
+    projection_rate: u64,
+    /// Writer counts of the append benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
+}
+
+/// The resolved settings of one run.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) database_url: String,
+    pub(crate) quick: bool,
+    pub(crate) enforce: bool,
+    pub(crate) only: Option<Part>,
+    pub(crate) rounds: u32,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    /// Unmeasured load at the start of every run (connections, prepared statements, caches).
+    pub(crate) run_warmup: Duration,
+    pub(crate) relay_events: u64,
+    pub(crate) relay_rate: u64,
+    pub(crate) rebuild_events: u64,
+    pub(crate) projection_rate: u64,
+    pub(crate) concurrency: Vec<usize>,
+}
+
+impl Settings {
+    pub(crate) fn from_args(args: Args) -> Settings {
+        let q = args.quick;
+        Settings {
+            database_url: args.database_url,
+            quick: q,
+            enforce: args.enforce,
+            only: args.only,
+            rounds: args.rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
+            warmup: Duration::from_secs(args.warmup_secs.unwrap_or(if q { 2 } else { 10 })),
+            duration: Duration::from_secs(
+                args.duration_secs.unwrap_or(if q { 3 } else { 10 }).max(1),
+            ),
+            run_warmup: Duration::from_millis(if q { 500 } else { 1000 }),
+            relay_events: args
+                .relay_events
+                .unwrap_or(if q { 2_000 } else { 20_000 })
+                .max(1),
+            relay_rate: args.relay_rate.max(1),
+            rebuild_events: args
+                .rebuild_events
+                .unwrap_or(if q { 20_000 } else { 1_000_000 })
+                .max(1),
+            projection_rate: args.projection_rate.max(1),
+            concurrency: args.concurrency.into_iter().map(|c| c.max(1)).collect(),
+        }
+    }
+
+    pub(crate) fn runs(&self, part: Part) -> bool {
+        self.only.is_none_or(|only| only == part)
+    }
+}

@@ -1,0 +1,193 @@
+//! The one load generator every workload and peer uses: a closed loop with N workers, and an
+//! open loop at a fixed arrival rate. Latencies go into HDR histograms (1 µs to 1 h, 3
+//! significant digits).
+
+use std::future::Future;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::report::{Latency, Summary, log};
+
+pub(crate) fn histogram() -> Histogram<u64> {
+    // 1 µs .. 1 h at 3 significant digits; bounds are constant and valid.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+struct Worker {
+    hist: Histogram<u64>,
+    ops: u64,
+    errors: u64,
+    first_error: Option<anyhow::Error>,
+}
+
+impl Worker {
+    fn new() -> Worker {
+        Worker {
+            hist: histogram(),
+            ops: 0,
+            errors: 0,
+            first_error: None,
+        }
+    }
+
+    fn merge(workers: Vec<Worker>, elapsed: Duration, what: &str) -> Summary {
+        let mut hist = histogram();
+        let (mut ops, mut errors) = (0, 0);
+        let mut first_error = None;
+        for w in workers {
+            // Same bounds everywhere, so adding cannot fail.
+            let _ = hist.add(&w.hist);
+            ops += w.ops;
+            errors += w.errors;
+            if first_error.is_none() {
+                first_error = w.first_error;
+            }
+        }
+        if let Some(e) = first_error {
+            log!("{what}: {errors} errors; the first: {e:#}");
+        }
+        Summary {
+            ops,
+            errors,
+            elapsed,
+            latency: Latency::from_histogram(&hist),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Runs `op` back to back in `concurrency` tasks: `warmup` unmeasured, then `measure`.
+/// An op counts (and its latency is recorded) when it completes inside the measured window.
+pub(crate) async fn closed_loop<F, Fut>(
+    what: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    op: F,
+) -> anyhow::Result<Summary>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let start = Instant::now() + warmup;
+    let end = start + measure;
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency {
+        let op = op.clone();
+        tasks.spawn(async move {
+            let mut w = Worker::new();
+            loop {
+                let t0 = Instant::now();
+                if t0 >= end {
+                    break;
+                }
+                let result = op().await;
+                let t1 = Instant::now();
+                let counted = t1 >= start && t1 <= end;
+                match result {
+                    Ok(()) if counted => {
+                        w.ops += 1;
+                        w.hist.saturating_record(micros(t1 - t0));
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        if counted {
+                            w.errors += 1;
+                        }
+                        if w.first_error.is_none() {
+                            w.first_error = Some(e);
+                        }
+                        // Do not spin on a broken server.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            w
+        });
+    }
+    let mut workers = Vec::with_capacity(concurrency);
+    while let Some(joined) = tasks.join_next().await {
+        workers.push(joined?);
+    }
+    Ok(Worker::merge(workers, measure, what))
+}
+
+/// Starts `op(i)` at a fixed rate (open loop: a slow op does not delay the next arrival) for
+/// `warmup` + `measure`, then waits up to `drain` for the stragglers. `op` returns the latency
+/// it measured itself (e.g. from an append returning to its event becoming visible). Ops that
+/// start inside the measured window count; ops still unfinished after `drain` count as errors.
+pub(crate) async fn open_loop<F, Fut>(
+    what: &str,
+    rate_per_s: u64,
+    warmup: Duration,
+    measure: Duration,
+    drain: Duration,
+    op: F,
+) -> anyhow::Result<Summary>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<Duration>> + Send + 'static,
+{
+    let period = Duration::from_secs_f64(1.0 / rate_per_s as f64);
+    let begin = Instant::now();
+    let start = begin + warmup;
+    let end = start + measure;
+    let mut tasks = JoinSet::new();
+    let mut w = Worker::new();
+    let mut i: u64 = 0;
+    loop {
+        let due = begin + period.mul_f64(i as f64);
+        if due >= end {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        let counted = due >= start;
+        let fut = op(i);
+        tasks.spawn(async move { (counted, fut.await) });
+        i += 1;
+        // Collect finished ops as we go, so the set stays small.
+        while let Some(joined) = tasks.try_join_next() {
+            record(&mut w, joined?);
+        }
+    }
+    let deadline = Instant::now() + drain;
+    loop {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(joined)) => record(&mut w, joined?),
+            Ok(None) => break,
+            Err(_) => {
+                let left = tasks.len() as u64;
+                log!("{what}: {left} ops unfinished after the {drain:?} drain; counted as errors");
+                w.errors += left;
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    Ok(Worker::merge(vec![w], measure, what))
+}
+
+fn record(w: &mut Worker, (counted, result): (bool, anyhow::Result<Duration>)) {
+    match result {
+        Ok(latency) if counted => {
+            w.ops += 1;
+            w.hist.saturating_record(micros(latency));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            if counted {
+                w.errors += 1;
+            }
+            if w.first_error.is_none() {
+                w.first_error = Some(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Part 2: the relay.
+//!
+//! * Throughput: N events already stored, then `Relay::run_once()` publishes them all to a fresh
+//!   stream (file, R1, `sync_interval: always`) and waits for every acknowledgement; events/s.
+//!   Peer `peer:jetstream_raw_async`: the same payload published raw (no headers, no message id)
+//!   with the same 256 in flight to the same kind of stream.
+//! * Latency: appends at a fixed rate while `Relay::run()` is running; an ordered JetStream
+//!   consumer on the stream reports when each event is stored, and the latency is from the
+//!   append call returning to the message arriving.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use platform::event_store::EventStore;
+use platform::migrate;
+use platform::nats::{Namespace, StreamSpec, ensure_stream};
+use platform::relay::{Relay, RelayConfig};
+use platform::testing::NatsServer;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::append::{PROJECT, append_one};
+use crate::load;
+use crate::report::{Enforced, Ratio, Summary, Target, log};
+use crate::run::Ctx;
+use crate::workload;
+
+const SERVICE: &str = "bench";
+const PEER: &str = "peer:jetstream_raw_async";
+/// The relay's default `max_in_flight`, and the peer's window.
+const IN_FLIGHT: usize = 256;
+/// Pool of the latency run: appenders, relay reads and checkpoints.
+const LATENCY_POOL: u32 = 8;
+
+pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    let s = &ctx.settings;
+    let nats = NatsServer::start().await?;
+    log!("relay: nats-server at {}", nats.url());
+    let client = platform::nats::connect(nats.url(), "redress-bench").await?;
+    let js = jetstream::new(client.clone());
+    let payload: Bytes = workload::opened_event()?.payload.into();
+    let n = s.relay_events;
+
+    // JetStream warm-up: the plan publishes before measuring, so the first run does not pay
+    // for a cold store directory.
+    let warm = n.min(100_000);
+    log!("relay: JetStream warm-up, {warm} raw publishes");
+    raw_publish(&js, "warm", &payload, warm).await?;
+
+    let mut project = Vec::new();
+    let mut peer = Vec::new();
+    for round in 1..=s.rounds {
+        let order = if round % 2 == 1 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_project in order {
+            if is_project {
+                let summary = relay_once(ctx, &js, round, n).await?;
+                ctx.reporter.sample(
+                    "relay_throughput",
+                    PROJECT,
+                    IN_FLIGHT,
+                    round,
+                    Duration::ZERO,
+                    &summary,
+                );
+                project.push(summary);
+            } else {
+                let summary = raw_publish(&js, &format!("raw{round}"), &payload, n).await?;
+                ctx.reporter.sample(
+                    "relay_throughput",
+                    PEER,
+                    IN_FLIGHT,
+                    round,
+                    Duration::ZERO,
+                    &summary,
+                );
+                peer.push(summary);
+            }
+        }
+    }
+    ctx.reporter
+        .median("relay_throughput", PROJECT, IN_FLIGHT, &project);
+    ctx.reporter
+        .median("relay_throughput", PEER, IN_FLIGHT, &peer);
+    ctx.reporter.ratio(&Ratio {
+        name: "relay_throughput_vs_raw_publish".to_owned(),
+        bench: "relay_throughput",
+        concurrency: Some(IN_FLIGHT),
+        numerator: PROJECT,
+        denominator: Some(PEER),
+        per_round: project
+            .iter()
+            .zip(&peer)
+            .map(|(a, b)| a.throughput() / b.throughput())
+            .collect(),
+        target: Some((Target::AtLeast(0.50, ">=0.50"), Enforced::Informational)),
+    });
+
+    let mut latency = Vec::new();
+    for round in 1..=s.rounds {
+        let summary = relay_latency(ctx, &js, round).await?;
+        ctx.reporter.sample(
+            "relay_latency",
+            PROJECT,
+            LATENCY_POOL as usize,
+            round,
+            s.run_warmup,
+            &summary,
+        );
+        latency.push(summary);
+    }
+    ctx.reporter
+        .median("relay_latency", PROJECT, LATENCY_POOL as usize, &latency);
+    drop(client);
+    drop(nats);
+    Ok(())
+}
+
+async fn fresh_stream(
+    js: &jetstream::Context,
+    prefix: &str,
+) -> anyhow::Result<(Namespace, String)> {
+    let ns = Namespace::prefixed(prefix)?;
+    let spec = StreamSpec::for_service(&ns, SERVICE);
+    ensure_stream(js, &spec).await?;
+    Ok((ns, spec.name))
+}
+
+async fn stored_messages(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    let mut stream = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("no stream {stream}: {e}"))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("no stream info: {e}"))?;
+    Ok(info.state.messages)
+}
+
+async fn delete_stream(js: &jetstream::Context, stream: &str) {
+    if let Err(e) = js.delete_stream(stream).await {
+        log!("could not delete stream {stream}: {e}");
+    }
+}
+
+/// `Relay::run_once()` over `n` stored events, timed from the call to its return.
+async fn relay_once(
+    ctx: &Ctx,
+    js: &jetstream::Context,
+    round: u32,
+    n: u64,
+) -> anyhow::Result<Summary> {
+    let schema = format!("relay_r{round}");
+    let pool = ctx.db.pool(&schema, 4).await?;
+    migrate::apply(&pool, &schema, &[migrate::EVENT_STORE]).await?;
+    log!("relay project round {round}: storing {n} events");
+    workload::seed_events(&pool, n, 250_000).await?;
+    let (ns, stream) = fresh_stream(js, &format!("relay{round}")).await?;
+    ctx.db.checkpoint().await;
+    let store = EventStore::new(pool.clone());
+    let relay = Relay::new(&store, js.clone(), RelayConfig::new(SERVICE, ns));
+    log!("relay project round {round}: run_once");
+    let started = Instant::now();
+    let published = relay.run_once().await?;
+    let elapsed = started.elapsed();
+    let stored = stored_messages(js, &stream).await?;
+    delete_stream(js, &stream).await;
+    pool.close().await;
+    ctx.db.drop_schema(&schema).await;
+    anyhow::ensure!(
+        published as u64 == n && stored == n,
+        "the relay published {published} and the stream holds {stored}, of {n} events"
+    );
+    Ok(Summary {
+        ops: published as u64,
+        errors: 0,
+        elapsed,
+        latency: None,
+        extra: vec![("events", json!(n)), ("stored", json!(stored))],
+    })
+}
+
+/// Publishes `n` messages of `payload` to a fresh stream with [`IN_FLIGHT`] awaiting
+/// acknowledgement, one subject per message as the relay does; deletes the stream after.
+async fn raw_publish(
+    js: &jetstream::Context,
+    prefix: &str,
+    payload: &Bytes,
+    n: u64,
+) -> anyhow::Result<Summary> {
+    let (ns, stream) = fresh_stream(js, prefix).await?;
+    let event_type = workload::opened_type();
+    let started = Instant::now();
+    let mut in_flight = FuturesOrdered::new();
+    let mut acked: u64 = 0;
+    for _ in 0..n {
+        while in_flight.len() >= IN_FLIGHT {
+            next_ack(&mut in_flight).await?;
+            acked += 1;
+        }
+        let subject = ns.event_subject(SERVICE, event_type, &Uuid::new_v4());
+        let ack = js
+            .publish(subject, payload.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("publish failed: {e}"))?;
+        in_flight.push_back(async move { ack.await });
+    }
+    while !in_flight.is_empty() {
+        next_ack(&mut in_flight).await?;
+        acked += 1;
+    }
+    let elapsed = started.elapsed();
+    let stored = stored_messages(js, &stream).await?;
+    delete_stream(js, &stream).await;
+    anyhow::ensure!(
+        acked == n && stored == n,
+        "{acked} acknowledged and {stored} stored of {n}"
+    );
+    Ok(Summary {
+        ops: acked,
+        errors: 0,
+        elapsed,
+        latency: None,
+        extra: vec![("events", json!(n)), ("stored", json!(stored))],
+    })
+}
+
+async fn next_ack<F>(in_flight: &mut FuturesOrdered<F>) -> anyhow::Result<()>
+where
+    F: Future<Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>>,
+{
+    match in_flight.next().await {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(anyhow::anyhow!("publish not acknowledged: {e}")),
+        None => Err(anyhow::anyhow!("nothing in flight")),
+    }
+}
+
+type Waiting = Arc<Mutex<HashMap<Uuid, oneshot::Sender<Instant>>>>;
+
+/// Commit-to-stored latency: appends at `--relay-rate` per second while the relay runs.
+async fn relay_latency(ctx: &Ctx, js: &jetstream::Context, round: u32) -> anyhow::Result<Summary> {
+    let s = &ctx.settings;
+    let schema = format!("relay_latency_r{round}");
+    let pool = ctx.db.pool(&schema, LATENCY_POOL).await?;
+    migrate::apply(&pool, &schema, &[migrate::EVENT_STORE]).await?;
+    let (ns, stream_name) = fresh_stream(js, &format!("lat{round}")).await?;
+    let stream = js
+        .get_stream(&stream_name)
+        .await
+        .map_err(|e| anyhow::anyhow!("no stream {stream_name}: {e}"))?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create an ordered consumer: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot consume: {e}"))?;
+    let waiting: Waiting = Arc::default();
+    let dispatcher = tokio::spawn({
+        let waiting = waiting.clone();
+        async move {
+            while let Some(message) = messages.next().await {
+                let arrived = Instant::now();
+                let message = match message {
+                    Ok(m) => m,
+                    Err(e) => {
+                        log!("relay latency: consumer error: {e}");
+                        continue;
+                    }
+                };
+                let stream_id = message
+                    .subject
+                    .as_str()
+                    .rsplit('.')
+                    .next()
+                    .and_then(|t| Uuid::parse_str(t).ok());
+                if let Some(id) = stream_id {
+                    let sender = waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id);
+                    if let Some(sender) = sender {
+                        let _ = sender.send(arrived);
+                    }
+                }
+            }
+        }
+    });
+    let store = EventStore::new(pool.clone());
+    let shutdown = CancellationToken::new();
+    let relay = tokio::spawn(
+        Relay::new(&store, js.clone(), RelayConfig::new(SERVICE, ns)).run(shutdown.clone()),
+    );
+    ctx.db.checkpoint().await;
+    log!(
+        "relay latency round {round}: {} appends/s for {:?}",
+        s.relay_rate,
+        s.duration
+    );
+    let events = Arc::new(vec![workload::opened_event()?]);
+    let result = load::open_loop(
+        "relay latency",
+        s.relay_rate,
+        s.run_warmup,
+        s.duration,
+        Duration::from_secs(10),
+        |_| {
+            let store = store.clone();
+            let events = events.clone();
+            let waiting = waiting.clone();
+            async move {
+                let stream_id = Uuid::new_v4();
+                let (tx, rx) = oneshot::channel();
+                waiting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(stream_id, tx);
+                append_one(&store, stream_id, &events).await?;
+                let returned = Instant::now();
+                let arrived = tokio::time::timeout(Duration::from_secs(10), rx)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("event not delivered within 10 s"))??;
+                Ok(arrived.saturating_duration_since(returned))
+            }
+        },
+    )
+    .await;
+    shutdown.cancel();
+    relay.await??;
+    dispatcher.abort();
+    let stored = stored_messages(js, &stream_name).await.unwrap_or(0);
+    let appended: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    delete_stream(js, &stream_name).await;
+    pool.close().await;
+    ctx.db.drop_schema(&schema).await;
+    Ok(result?
+        .with("rate_per_s", s.relay_rate)
+        .with("appended", appended)
+        .with("stored", stored))
+}
