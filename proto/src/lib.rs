@@ -19,6 +19,12 @@ pub mod common {
     }
 }
 
+pub mod complaints {
+    pub mod v1 {
+        tonic::include_proto!("redress.complaints.v1");
+    }
+}
+
 pub mod testing {
     pub mod v1 {
         tonic::include_proto!("redress.testing.v1");

@@ -1,0 +1,30 @@
+//! Complaints context: what happens after an inspection when a provider has a concern — the
+//! inspection facts and the publication gate, informal concerns on site, on the helpline and the
+//! day after, and formal complaints from submission to the escalation rights that follow the
+//! response. This crate holds the pure domain; the gRPC service, read models and integration
+//! events will sit beside it.
+//!
+//! # Layout
+//! * [`domain`]: the rules. Start here.
+//!   * [`domain::inspection`]: `InspectionCase` — upstream inspection facts, pauses, the windows
+//!     that open when on-site work ends, and the publication gate.
+//!   * [`domain::concern`]: `Concern` — informal concerns and the unconnected senior inspector.
+//!   * [`domain::complaint`]: `FormalComplaint` — the draft-stage window, out-of-time discretion,
+//!     one open complaint per inspection, the response and escalation rights, closure and review.
+//!   * [`domain::intake`]: `IntakeLog` — refused submissions, which create no stream of their own.
+//!   * [`domain::policy`]: `Policy` and `PolicySet` — every window and target, versioned by the
+//!     day it took effect; the embedded set is `policy/default.json`.
+//!
+//! # How the application drives it
+//! A command carries its time, its new ids, the calendar and the policy, and the facts about
+//! other aggregates its rules need, each documented on the command. The process manager that
+//! ties the aggregates together reacts to complaint events:
+//! * `ComplaintSubmitted` → `inspection::Command::PlacePublicationHold` (refused with
+//!   `ALREADY_PUBLISHED` for a complaint accepted after publication: no hold is needed);
+//! * `ComplaintResponseIssued` / `ComplaintWithdrawn` → `inspection::Command::ReleasePublicationHold`.
+//!
+//! A refused complaint or concern submission is recorded in the intake log
+//! (`complaint::rejected_submission`, `concern::rejected_concern`) and answered with
+//! `FAILED_PRECONDITION` carrying the rejection's reason code.
+
+pub mod domain;
