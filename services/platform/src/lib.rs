@@ -14,6 +14,7 @@
 //! * [`grpc`]: the server every service uses: limits, health, reflection, JWT authentication,
 //!   deny-by-default authorization, rich errors, request validation, graceful shutdown.
 //! * [`telemetry`]: JSON logs, OpenTelemetry traces and propagation, Prometheus metrics.
+//! * [`clock`]: the one source of "now" for handlers; settable in tests.
 //! * [`calendar`]: England and Wales working days, in Europe/London, with versioned bank holidays.
 //! * [`migrate`]: versioned, checksummed migrations per component and schema.
 //! * [`pg`]: pools with a per-service `search_path`, and the `xid8` and `timestamptz` codecs.
@@ -23,6 +24,7 @@
 
 pub mod aggregate;
 pub mod calendar;
+pub mod clock;
 pub mod consumer;
 pub mod event_store;
 pub mod grpc;

@@ -1,6 +1,6 @@
 //! Durable timers: deadline-driven commands that survive restarts and never take effect twice.
 //!
-//! A service's timer projection writes rows into `timers` from the deadlines its events record
+//! A service's timer projection writes rows into its timers table from the deadlines its events record
 //! (an acknowledgement's response-due date, a pause's limit), so timers are derived state and
 //! are rebuilt with the projection. The [`Scheduler`] claims due timers with a lease, fires
 //! each through the service's [`TimerHandler`] and marks it fired. A scheduler that dies between
@@ -10,28 +10,31 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::event_store::CommandKey;
 use crate::pg::PgTimestamp;
 
-/// The table a timer projection creates (in `create_tables`) and owns.
-pub const TIMERS_TABLE: &str = "
-CREATE TABLE timers (
-    timer_id      text        NOT NULL PRIMARY KEY,
-    kind          text        NOT NULL,
-    stream_id     uuid        NOT NULL,
-    due_at        timestamptz NOT NULL,
-    claimed_until timestamptz,
-    attempts      integer     NOT NULL DEFAULT 0,
-    last_error    text,
-    fired_at      timestamptz,
-    cancelled_at  timestamptz
-);
-CREATE INDEX timers_due ON timers (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
-";
+/// SQL creating a timers table named `table`, for a timer projection's `create_tables` (each
+/// projection that schedules timers owns its own table, so it is rebuilt with it).
+pub fn create_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (
+             timer_id      text        NOT NULL PRIMARY KEY,
+             kind          text        NOT NULL,
+             stream_id     uuid        NOT NULL,
+             due_at        timestamptz NOT NULL,
+             claimed_until timestamptz,
+             attempts      integer     NOT NULL DEFAULT 0,
+             last_error    text,
+             fired_at      timestamptz,
+             cancelled_at  timestamptz
+         );
+         CREATE INDEX {table}_due ON {table} (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;"
+    )
+}
 
 /// One scheduled command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,15 +63,20 @@ impl Timer {
     }
 }
 
-/// Schedules a timer, or moves an unfired one to a new due time (a deadline was extended).
+/// Schedules a timer in `table`, or moves an unfired one to a new due time (a deadline was
+/// extended).
 ///
 /// # Errors
 /// Database errors.
-pub async fn schedule(conn: &mut PgConnection, timer: &Timer) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO timers (timer_id, kind, stream_id, due_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (timer_id) DO UPDATE SET due_at = excluded.due_at WHERE timers.fired_at IS NULL",
-    )
+pub async fn schedule(
+    conn: &mut PgConnection,
+    table: &str,
+    timer: &Timer,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {table} (timer_id, kind, stream_id, due_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (timer_id) DO UPDATE SET due_at = excluded.due_at WHERE {table}.fired_at IS NULL"
+    )))
     .bind(&timer.timer_id)
     .bind(&timer.kind)
     .bind(timer.stream_id)
@@ -82,11 +90,17 @@ pub async fn schedule(conn: &mut PgConnection, timer: &Timer) -> Result<(), sqlx
 ///
 /// # Errors
 /// Database errors.
-pub async fn cancel(conn: &mut PgConnection, timer_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE timers SET cancelled_at = now() WHERE timer_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL")
-        .bind(timer_id)
-        .execute(conn)
-        .await?;
+pub async fn cancel(
+    conn: &mut PgConnection,
+    table: &str,
+    timer_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {table} SET cancelled_at = now() WHERE timer_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL"
+    )))
+    .bind(timer_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -95,11 +109,17 @@ pub async fn cancel(conn: &mut PgConnection, timer_id: &str) -> Result<(), sqlx:
 ///
 /// # Errors
 /// Database errors.
-pub async fn mark_fired(conn: &mut PgConnection, timer_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE timers SET fired_at = coalesce(fired_at, now()) WHERE timer_id = $1")
-        .bind(timer_id)
-        .execute(conn)
-        .await?;
+pub async fn mark_fired(
+    conn: &mut PgConnection,
+    table: &str,
+    timer_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE {table} SET fired_at = coalesce(fired_at, now()) WHERE timer_id = $1"
+    )))
+    .bind(timer_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -118,6 +138,7 @@ pub trait TimerHandler: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Scheduler<H> {
     pool: PgPool,
+    table: String,
     handler: H,
     /// How long a claimed timer is reserved for the scheduler that claimed it.
     lease: Duration,
@@ -125,13 +146,19 @@ pub struct Scheduler<H> {
 }
 
 impl<H: TimerHandler> Scheduler<H> {
-    pub fn new(pool: PgPool, handler: H) -> Self {
-        Scheduler {
+    /// A scheduler for the timers in `table`.
+    ///
+    /// # Errors
+    /// When `table` is not a plain lower-case identifier.
+    pub fn new(pool: PgPool, table: &str, handler: H) -> anyhow::Result<Self> {
+        crate::pg::validate_schema_name(table)?;
+        Ok(Scheduler {
             pool,
+            table: table.to_owned(),
             handler,
             lease: Duration::from_secs(30),
             poll: Duration::from_secs(1),
-        }
+        })
     }
 
     /// Sets how long a claimed timer stays reserved; a firing that has not finished by then may
@@ -186,17 +213,20 @@ impl<H: TimerHandler> Scheduler<H> {
                         "failpoint timer::after_fire_before_mark"
                     )));
                     let mut conn = self.pool.acquire().await?;
-                    mark_fired(&mut conn, &timer.timer_id).await?;
+                    mark_fired(&mut conn, &self.table, &timer.timer_id).await?;
                     fired += 1;
                 }
                 Err(error) => {
                     tracing::warn!(timer_id = %timer.timer_id, error = format!("{error:#}"), "timer failed; will retry");
                     failed.insert(timer.timer_id.clone());
-                    sqlx::query("UPDATE timers SET last_error = $2 WHERE timer_id = $1")
-                        .bind(&timer.timer_id)
-                        .bind(format!("{error:#}"))
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE {} SET last_error = $2 WHERE timer_id = $1",
+                        self.table
+                    )))
+                    .bind(&timer.timer_id)
+                    .bind(format!("{error:#}"))
+                    .execute(&self.pool)
+                    .await?;
                 }
             }
         }
@@ -206,16 +236,17 @@ impl<H: TimerHandler> Scheduler<H> {
     /// Takes the earliest due, unclaimed timer and leases it.
     async fn claim(&self, now: Timestamp) -> anyhow::Result<Option<Timer>> {
         let lease = i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX);
-        let row: Option<(String, String, Uuid, PgTimestamp)> = sqlx::query_as(
-            "UPDATE timers SET claimed_until = clock_timestamp() + make_interval(secs => $2::float8 / 1e6),
+        let row: Option<(String, String, Uuid, PgTimestamp)> = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE {table} SET claimed_until = clock_timestamp() + make_interval(secs => $2::float8 / 1e6),
                                attempts = attempts + 1
              WHERE timer_id = (
-                 SELECT timer_id FROM timers
+                 SELECT timer_id FROM {table}
                  WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= $1
                    AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
                  ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING timer_id, kind, stream_id, due_at",
-        )
+            table = self.table
+        )))
         .bind(PgTimestamp(now))
         .bind(lease)
         .fetch_optional(&self.pool)

@@ -41,7 +41,7 @@ struct Setup {
 
 async fn setup() -> Setup {
     let s = store().await;
-    sqlx::raw_sql(timer::TIMERS_TABLE)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(timer::create_table_sql("timers")))
         .execute(s.store.pool())
         .await
         .unwrap();
@@ -62,7 +62,7 @@ async fn setup() -> Setup {
         stream_id: ledger,
         due_at: due,
     };
-    timer::schedule(&mut conn, &t).await.unwrap();
+    timer::schedule(&mut conn, "timers", &t).await.unwrap();
     let handler = CloseLedger {
         store: s.store.clone(),
         calls: Arc::new(AtomicUsize::new(0)),
@@ -86,7 +86,7 @@ async fn events_of(t: &Setup) -> i64 {
 #[tokio::test]
 async fn a_timer_fires_once_when_it_falls_due() {
     let t = setup().await;
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone());
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone()).unwrap();
 
     let early = scheduler.run_due(t.due - 1.second()).await.unwrap();
     let on_time = scheduler.run_due(t.due).await.unwrap();
@@ -100,7 +100,8 @@ async fn a_timer_fires_once_when_it_falls_due() {
 async fn a_scheduler_that_dies_after_firing_fires_again_without_a_second_effect() {
     let scenario = fail::FailScenario::setup();
     let t = setup().await;
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone())
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone())
+        .unwrap()
         .with_lease(Duration::from_millis(50));
     fail::cfg("timer::after_fire_before_mark", "1*return").unwrap();
 
@@ -127,7 +128,7 @@ async fn a_claimed_timer_is_not_fired_by_another_scheduler_during_its_lease() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone());
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone()).unwrap();
 
     let fired = scheduler.run_due(t.due).await.unwrap();
 
@@ -139,10 +140,10 @@ async fn a_claimed_timer_is_not_fired_by_another_scheduler_during_its_lease() {
 async fn a_cancelled_timer_never_fires() {
     let t = setup().await;
     let mut conn = t.s.store.pool().acquire().await.unwrap();
-    timer::cancel(&mut conn, &format!("close:{}", t.ledger))
+    timer::cancel(&mut conn, "timers", &format!("close:{}", t.ledger))
         .await
         .unwrap();
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone());
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone()).unwrap();
 
     let fired = scheduler.run_due(t.due + 1.hour()).await.unwrap();
 
@@ -160,8 +161,8 @@ async fn rescheduling_an_unfired_timer_moves_its_due_time() {
         stream_id: t.ledger,
         due_at: later,
     };
-    timer::schedule(&mut conn, &moved).await.unwrap();
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone());
+    timer::schedule(&mut conn, "timers", &moved).await.unwrap();
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone()).unwrap();
 
     let at_old_due = scheduler.run_due(t.due).await.unwrap();
     let at_new_due = scheduler.run_due(later).await.unwrap();
@@ -180,8 +181,9 @@ async fn a_failing_timer_is_kept_with_its_error_and_retried_after_its_lease() {
         stream_id: Uuid::now_v7(),
         due_at: t.due,
     };
-    timer::schedule(&mut conn, &orphan).await.unwrap();
-    let scheduler = Scheduler::new(t.s.store.pool().clone(), t.handler.clone())
+    timer::schedule(&mut conn, "timers", &orphan).await.unwrap();
+    let scheduler = Scheduler::new(t.s.store.pool().clone(), "timers", t.handler.clone())
+        .unwrap()
         .with_lease(Duration::from_millis(50));
 
     scheduler.run_due(t.due).await.unwrap();
@@ -201,4 +203,17 @@ async fn a_failing_timer_is_kept_with_its_error_and_retried_after_its_lease() {
     assert_eq!(attempts, 1);
     assert!(error.unwrap().contains("not open"));
     assert_eq!(attempts_after, 2);
+}
+
+#[tokio::test]
+async fn a_scheduler_refuses_a_table_name_that_is_not_a_plain_identifier() {
+    let t = setup().await;
+
+    let result = Scheduler::new(
+        t.s.store.pool().clone(),
+        "timers; DROP TABLE events",
+        t.handler.clone(),
+    );
+
+    assert!(result.is_err());
 }
