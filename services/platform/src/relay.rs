@@ -52,7 +52,7 @@ impl RelayConfig {
 }
 
 /// Publishes one service's events to JetStream.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Relay {
     pool: PgPool,
     js: jetstream::Context,
