@@ -15,6 +15,9 @@
 //!   * [`domain::policy`]: `Policy` and `PolicySet` — every window and target, versioned by the
 //!     day it took effect; the embedded set is `policy/default.json`.
 //!
+//! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers.
+//! * [`config`]: the service's settings.
+//!
 //! # How the application drives it
 //! A command carries its time, its new ids, the calendar and the policy, and the facts about
 //! other aggregates its rules need, each documented on the command. The process manager that
@@ -27,4 +30,6 @@
 //! (`complaint::rejected_submission`, `concern::rejected_concern`) and answered with
 //! `FAILED_PRECONDITION` carrying the rejection's reason code.
 
+pub mod app;
+pub mod config;
 pub mod domain;
