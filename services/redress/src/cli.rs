@@ -107,6 +107,16 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub jwt_public_keys: Vec<PathBuf>,
+    /// The personal-data vault's master key: 64 hex digits (`openssl rand -hex 32`). Required to
+    /// run complaints; losing it makes every stored personal record unreadable.
+    #[arg(long, env = "REDRESS_VAULT_KEY", hide_env_values = true)]
+    pub vault_key: Option<String>,
+    /// A JSON file adding complaints policy versions to the built-in ones.
+    #[arg(long, env = "REDRESS_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// A JSON file extending the built-in England and Wales bank holidays (GOV.UK format).
+    #[arg(long, env = "REDRESS_CALENDAR_FILE")]
+    pub calendar_file: Option<PathBuf>,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }

@@ -217,6 +217,9 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "REDRESS_LOG_FORMAT",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "REDRESS_METRICS_ADDR",
+        "REDRESS_VAULT_KEY",
+        "REDRESS_POLICY_FILE",
+        "REDRESS_CALENDAR_FILE",
     ] {
         assert!(
             help.contains(variable),
