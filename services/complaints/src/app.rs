@@ -1,17 +1,25 @@
 //! Wiring: the shared [`Context`] every handler, projection and timer uses, and the service's
 //! run loop (gRPC, relay, read models, timers) until shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::calendar::Calendar;
 use platform::clock::Clock;
 use platform::event_store::EventStore;
+use platform::grpc::{AccessPolicy, Authenticator, GrpcServer, ServerConfig};
+use platform::nats::StreamSpec;
+use platform::relay::{Relay, RelayConfig};
 use platform::vault::Vault;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::domain::CalendarRef;
 use crate::domain::policy::PolicySet;
+use crate::{formal_complaints, inspections};
 
 /// What every handler, projection and timer of the service shares.
 #[derive(Debug)]
@@ -40,16 +48,21 @@ impl Context {
     /// When PostgreSQL is unreachable, the schema is not migrated, or a policy or calendar file
     /// is invalid.
     pub async fn connect(config: &Config, clock: Clock) -> anyhow::Result<Context> {
-        let pool = platform::pg::connect(&config.database_url, &config.schema, config.max_connections)
-            .await
-            .context("Failed to connect to PostgreSQL")?;
+        let pool =
+            platform::pg::connect(&config.database_url, &config.schema, config.max_connections)
+                .await
+                .context("Failed to connect to PostgreSQL")?;
         let migrated: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events')",
         )
         .bind(&config.schema)
         .fetch_one(&pool)
         .await?;
-        anyhow::ensure!(migrated, "the {} schema is not migrated: run `redress migrate` first", config.schema);
+        anyhow::ensure!(
+            migrated,
+            "the {} schema is not migrated: run `redress migrate` first",
+            config.schema
+        );
         let policies = match &config.policy_file {
             Some(path) => PolicySet::embedded()
                 .with_operator_file(path)
@@ -61,7 +74,9 @@ impl Context {
             Some(path) => Box::leak(Box::new(
                 Calendar::england_and_wales()
                     .with_extension_file(path)
-                    .with_context(|| format!("Failed to load the calendar file {}", path.display()))?,
+                    .with_context(|| {
+                        format!("Failed to load the calendar file {}", path.display())
+                    })?,
             )),
             None => Calendar::england_and_wales(),
         };
@@ -76,3 +91,141 @@ impl Context {
         })
     }
 }
+
+/// The running service: its context and the read models of each vertical.
+#[derive(Debug)]
+pub struct App {
+    pub context: Arc<Context>,
+    pub inspections: Arc<inspections::ReadModels>,
+    pub complaints: Arc<formal_complaints::ReadModels>,
+    authenticator: Authenticator,
+    grpc: ServerConfig,
+    relay: Option<Relay>,
+}
+
+impl App {
+    /// Connects everything and creates the read-model tables; runs nothing yet.
+    ///
+    /// # Errors
+    /// See [`Context::connect`]; NATS unreachable; invalid JWT keys; projection set-up failing.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
+        let context = Arc::new(Context::connect(&config, clock).await?);
+        let relay = match &config.nats_url {
+            Some(url) => {
+                let client = platform::nats::connect(url, "redress-complaints").await?;
+                let js = async_nats::jetstream::new(client);
+                platform::nats::ensure_stream(
+                    &js,
+                    &StreamSpec::for_service(&config.namespace, SERVICE),
+                )
+                .await?;
+                Some(Relay::new(
+                    &context.store,
+                    js,
+                    RelayConfig::new(SERVICE, config.namespace.clone()),
+                ))
+            }
+            None => None,
+        };
+        let authenticator = Authenticator::new(
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.jwt_public_keys.clone(),
+        )
+        .context("Failed to load the JWT public keys")?;
+        let inspections = inspections::ReadModels::start(&context)
+            .await
+            .context("Failed to start the inspection read models")?;
+        let complaints = formal_complaints::ReadModels::start(&context)
+            .await
+            .context("Failed to start the complaint read models")?;
+        Ok(App {
+            context,
+            inspections,
+            complaints,
+            authenticator,
+            grpc: config.grpc,
+            relay,
+        })
+    }
+
+    /// Adds every complaints RPC's role rules to `policy`.
+    pub fn access_policy(policy: AccessPolicy) -> AccessPolicy {
+        formal_complaints::access_policy(inspections::access_policy(policy))
+    }
+
+    /// Adds both complaints gRPC services to `server`.
+    pub fn add_services(&self, server: GrpcServer) -> GrpcServer {
+        server
+            .add_service(inspections::service(
+                self.context.clone(),
+                self.inspections.clone(),
+                &self.grpc,
+            ))
+            .add_service(formal_complaints::service(
+                self.context.clone(),
+                self.complaints.clone(),
+                &self.grpc,
+            ))
+    }
+
+    /// A gRPC server carrying only the complaints services (with health and reflection).
+    pub fn server(&self) -> GrpcServer {
+        let server = GrpcServer::new(
+            self.grpc.clone(),
+            self.authenticator.clone(),
+            Self::access_policy(AccessPolicy::new()),
+        );
+        self.add_services(server)
+    }
+
+    /// Starts the relay, every projection and every timer; they stop when `stop` is cancelled.
+    pub fn spawn_background(
+        &self,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+        stop: &CancellationToken,
+    ) {
+        self.inspections.spawn(tasks, stop);
+        self.complaints.spawn(tasks, stop);
+        if let Some(relay) = &self.relay {
+            tasks.spawn(relay.clone().run(stop.clone()));
+        }
+    }
+
+    /// Serves until `shutdown` with all background work running; then turns health
+    /// NOT_SERVING, drains in-flight calls and stops the background work.
+    ///
+    /// # Errors
+    /// When the gRPC server fails or a background task panics.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        self.spawn_background(&mut tasks, &stop);
+        let served = self.server().serve(listener, shutdown).await;
+        stop.cancel();
+        while let Some(finished) = tasks.join_next().await {
+            if let Err(error) = finished.context("a background task panicked")? {
+                tracing::error!(error = format!("{error:#}"), "a background task failed");
+            }
+        }
+        served.context("the gRPC server failed")
+    }
+
+    /// Publishes every committed event to NATS once (tests and operator tools).
+    ///
+    /// # Errors
+    /// When no NATS is configured, or publishing fails.
+    pub async fn relay_once(&self) -> anyhow::Result<usize> {
+        match &self.relay {
+            Some(relay) => relay.run_once().await,
+            None => anyhow::bail!("no NATS configured"),
+        }
+    }
+}
+
+/// The service's name in subjects, streams and `ce-source`.
+pub const SERVICE: &str = "complaints";

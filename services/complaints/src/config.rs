@@ -38,7 +38,11 @@ pub struct Config {
 
 impl Config {
     /// Settings with the defaults every deployment shares; the caller fills the rest.
-    pub fn new(database_url: String, jwt_public_keys: Vec<(String, String)>, vault_master_key: SecretBox<[u8; KEY_LEN]>) -> Self {
+    pub fn new(
+        database_url: String,
+        jwt_public_keys: Vec<(String, String)>,
+        vault_master_key: SecretBox<[u8; KEY_LEN]>,
+    ) -> Self {
         Config {
             database_url,
             schema: "complaints".to_owned(),

@@ -17,6 +17,13 @@
 //!
 //! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers.
 //! * [`config`]: the service's settings.
+//! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
+//! * [`formal_complaints`]: the `Complaints` gRPC service — submission with its publication hold,
+//!   acknowledgement, investigation, response, withdrawal — its read models and the
+//!   response-overdue timer.
+//! * [`inspections`]: the `Inspections` gRPC service — inspection facts, pauses and the pause
+//!   register, the publication gate, concerns and the day-after route, the wellbeing contact —
+//!   its read models and the pause-limit and publication-delay timers.
 //!
 //! # How the application drives it
 //! A command carries its time, its new ids, the calendar and the policy, and the facts about
@@ -33,3 +40,6 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod formal_complaints;
+pub mod inspections;
+pub mod testing;

@@ -21,7 +21,7 @@ pub enum Command {
     /// Creates the database if needed and applies every pending migration to each service schema.
     Migrate(MigrateArgs),
     /// Runs services: the gRPC endpoint and each service's relay to JetStream.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Where PostgreSQL is.

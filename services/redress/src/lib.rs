@@ -5,8 +5,8 @@
 //!   `redress --help`. Start here.
 //! * `services`: the three bounded contexts, their PostgreSQL schemas and JetStream streams.
 //! * `migrate`: creates the database if needed and applies every service schema's migrations.
-//! * `serve`: runs the gRPC endpoint (health, reflection) and each service's relay, until
-//!   SIGTERM or Ctrl-C.
+//! * `serve`: runs the gRPC endpoint (health, reflection) with each selected service (its API,
+//!   read models, timers and relay), until SIGTERM or Ctrl-C.
 
 pub mod cli;
 pub mod migrate;
@@ -32,7 +32,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(args.grpc_addr)
                 .await
                 .with_context(|| format!("Failed to bind the gRPC address {}", args.grpc_addr))?;
-            serve::run(args, listener, platform::grpc::shutdown_signal()).await
+            serve::run(*args, listener, platform::grpc::shutdown_signal()).await
         }
     }
 }

@@ -1,10 +1,13 @@
-//! `redress serve`: the gRPC endpoint and each selected service's relay.
+//! `redress serve`: the gRPC endpoint, and each selected service with its relay, read models
+//! and timers.
 
-use anyhow::Context;
+use anyhow::Context as _;
 use async_nats::jetstream;
+use platform::clock::Clock;
 use platform::grpc::{AccessPolicy, Authenticator, GrpcServer, ServerConfig};
 use platform::nats::{Namespace, StreamSpec};
 use platform::relay::{Relay, RelayConfig};
+use platform::vault::Vault;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -12,11 +15,11 @@ use crate::cli::ServeArgs;
 use crate::services::{self, Service};
 
 /// Runs until `shutdown` resolves, then turns health to NOT_SERVING, drains in-flight calls
-/// and stops the relays.
+/// and stops the background work.
 ///
 /// # Errors
-/// When a dependency is missing at start (schema not migrated, NATS unreachable, a key file
-/// unreadable) or the gRPC server fails.
+/// When a dependency is missing at start (schema not migrated, NATS unreachable, a key or
+/// policy file invalid) or the gRPC server fails.
 pub async fn run(
     args: ServeArgs,
     listener: TcpListener,
@@ -24,34 +27,80 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let selected = services::selected(&args.services);
     let namespace = Namespace::prefixed(&args.nats_prefix)?;
-    let nats = platform::nats::connect(&args.nats_url, "redress").await?;
-    let js = jetstream::new(nats.clone());
+    let keys = public_keys(&args)?;
     let stop = CancellationToken::new();
-    let mut workers = tokio::task::JoinSet::new();
-    for service in &selected {
-        let store = open_store(&args.database.database_url, *service).await?;
-        platform::nats::ensure_stream(&js, &StreamSpec::for_service(&namespace, service.name()))
-            .await?;
-        let relay = Relay::new(
-            &store,
-            js.clone(),
-            RelayConfig::new(service.name(), namespace.clone()),
-        );
-        workers.spawn(relay.run(stop.clone()));
-    }
-
+    let mut tasks = tokio::task::JoinSet::new();
     let config = ServerConfig::default();
-    let server = GrpcServer::new(config, authenticator(&args)?, AccessPolicy::new());
+    let mut policy = AccessPolicy::new();
+    let mut complaints_app = None;
+    for service in &selected {
+        match service {
+            Service::Complaints => {
+                let app = complaints::app::App::build(
+                    complaints_config(&args, &namespace, &keys)?,
+                    Clock::system(),
+                )
+                .await?;
+                policy = complaints::app::App::access_policy(policy);
+                app.spawn_background(&mut tasks, &stop);
+                complaints_app = Some(app);
+            }
+            other => {
+                // Contexts whose services are not built yet still relay whatever their store holds.
+                let store = open_store(&args.database.database_url, *other).await?;
+                let js = jetstream::new(platform::nats::connect(&args.nats_url, "redress").await?);
+                platform::nats::ensure_stream(
+                    &js,
+                    &StreamSpec::for_service(&namespace, other.name()),
+                )
+                .await?;
+                tasks.spawn(
+                    Relay::new(
+                        &store,
+                        js,
+                        RelayConfig::new(other.name(), namespace.clone()),
+                    )
+                    .run(stop.clone()),
+                );
+            }
+        }
+    }
+    let authenticator = Authenticator::new(&args.jwt_issuer, &args.jwt_audience, keys)?;
+    let mut server = GrpcServer::new(config, authenticator, policy);
+    if let Some(app) = &complaints_app {
+        server = app.add_services(server);
+    }
     tracing::info!(addr = %listener.local_addr()?, services = ?selected.iter().map(|s| s.name()).collect::<Vec<_>>(), "serving");
     let served = server.serve(listener, shutdown).await;
     stop.cancel();
-    while let Some(finished) = workers.join_next().await {
-        if let Err(e) = finished.context("a worker panicked")? {
-            tracing::error!(error = format!("{e:#}"), "a worker failed");
+    while let Some(finished) = tasks.join_next().await {
+        if let Err(e) = finished.context("a background task panicked")? {
+            tracing::error!(error = format!("{e:#}"), "a background task failed");
         }
     }
-    nats.drain().await.ok();
     served.context("the gRPC server failed")
+}
+
+fn complaints_config(
+    args: &ServeArgs,
+    namespace: &Namespace,
+    keys: &[(String, String)],
+) -> anyhow::Result<complaints::config::Config> {
+    let vault_key = args.vault_key.as_deref().context(
+        "the complaints service needs REDRESS_VAULT_KEY (64 hex digits; e.g. `openssl rand -hex 32`) to keep personal data",
+    )?;
+    let mut config = complaints::config::Config::new(
+        args.database.database_url.clone(),
+        keys.to_vec(),
+        Vault::parse_master_key(vault_key).context("REDRESS_VAULT_KEY must be 64 hex digits")?,
+    );
+    config.nats_url = Some(args.nats_url.clone());
+    config.namespace = namespace.clone();
+    config.jwt_issuer.clone_from(&args.jwt_issuer);
+    config.jwt_audience.clone_from(&args.jwt_audience);
+    config.policy_file.clone_from(&args.policy_file);
+    config.calendar_file.clone_from(&args.calendar_file);
+    Ok(config)
 }
 
 async fn open_store(
@@ -75,7 +124,9 @@ async fn open_store(
     Ok(platform::event_store::EventStore::new(pool))
 }
 
-fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
+/// The configured token keys; without one, a key nobody holds, so every authenticated call is
+/// refused while health and reflection still answer.
+fn public_keys(args: &ServeArgs) -> anyhow::Result<Vec<(String, String)>> {
     let mut keys = Vec::new();
     for path in &args.jwt_public_keys {
         let pem = std::fs::read_to_string(path)
@@ -88,14 +139,9 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
         keys.push((kid, pem));
     }
     if keys.is_empty() {
-        // A key nobody holds: health and reflection work, every authenticated call is refused.
         tracing::warn!("no JWT public key configured: every authenticated call will be refused");
         let (_, public) = platform::grpc::generate_dev_keypair()?;
         keys.push(("unconfigured".to_owned(), public));
     }
-    Ok(Authenticator::new(
-        &args.jwt_issuer,
-        &args.jwt_audience,
-        keys,
-    )?)
+    Ok(keys)
 }

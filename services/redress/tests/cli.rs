@@ -18,6 +18,7 @@ fn redress(db: &TestDb) -> Command {
     command
         .env("DATABASE_URL", db.url())
         .env("REDRESS_LOG_FORMAT", "json")
+        .env("REDRESS_VAULT_KEY", "ab".repeat(32))
         .env_remove("REDRESS_METRICS_ADDR");
     command
 }
@@ -100,15 +101,21 @@ async fn serve_reports_serving_relays_committed_events_and_stops_cleanly_on_sigt
 
     // Act: wait for SERVING, then write an event straight into the complaints store.
     let mut health = connect(port).await;
-    let status = health
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status;
-    assert_eq!(status, ServingStatus::Serving as i32);
+    for service in [
+        "",
+        "redress.complaints.v1.Inspections",
+        "redress.complaints.v1.Complaints",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
     let pool = db.pool("complaints").await.unwrap();
     let store = platform::event_store::EventStore::new(pool);
     let meta = platform::tail::Metadata {
@@ -226,4 +233,26 @@ fn help_lists_every_setting_with_its_environment_variable() {
             "--help does not mention {variable}"
         );
     }
+}
+
+#[tokio::test]
+async fn serving_complaints_without_a_vault_key_is_refused_with_a_clear_error() {
+    let db = TestDb::create().await.unwrap();
+    let nats = NatsServer::start().await.unwrap();
+    assert!(redress(&db).arg("migrate").status().unwrap().success());
+
+    let output = redress(&db)
+        .args([
+            "serve",
+            "complaints",
+            "--grpc-addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("NATS_URL", nats.url())
+        .env_remove("REDRESS_VAULT_KEY")
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("REDRESS_VAULT_KEY"));
 }

@@ -102,7 +102,10 @@ mod execute_errors {
 
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(status.message(), "the ledger is not open");
-        assert_eq!(status.get_details_error_info().unwrap().reason, "NOT_OPEN");
+        assert_eq!(
+            status.get_details_error_info().expect("error info").reason,
+            "NOT_OPEN"
+        );
     }
 
     #[test]
@@ -125,7 +128,7 @@ mod execute_errors {
 
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(
-            status.get_details_error_info().unwrap().reason,
+            status.get_details_error_info().expect("error info").reason,
             "IDEMPOTENCY_KEY_REUSED"
         );
     }

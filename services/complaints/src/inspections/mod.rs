@@ -1,0 +1,287 @@
+//! The inspections vertical: the `redress.complaints.v1.Inspections` gRPC service over the
+//! `InspectionCase` and `Concern` aggregates, its read models and its timers.
+//!
+//! # Layout
+//! * [`grpc`]: `InspectionsService` — every handler parses, executes and replies; errors become a
+//!   `Status` in `grpc::reply` only. The role table is in `docs/inspections.md`.
+//! * [`read_models`]: the `inspections` projection (case summaries, the day-after route, the
+//!   publication gate, the pause register, concerns) and the queries the handlers run.
+//! * [`timers`]: the `inspection_timers` projection and the handler that fires
+//!   `DeemInspectionIncomplete` and `RequirePublicationDelayExplanation`.
+//! * [`ProviderLink`]: the provider an inspection is of, a one-event stream written with the
+//!   notification, so provider callers can be kept to their own cases.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use platform::aggregate::Aggregate;
+use platform::grpc::{AccessPolicy, Role, ServerConfig};
+use platform::projection::{ProjectionRunner, wait_for_position};
+use platform::tail::Position;
+use platform::timer::Scheduler;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::app::Context;
+use crate::domain::v1;
+
+pub mod grpc;
+pub mod read_models;
+pub mod timers;
+
+/// The gRPC path prefix of every method of the service.
+pub const SERVICE: &str = "/redress.complaints.v1.Inspections/";
+
+/// Who may call which method; everything else is denied. Provider roles are further kept to their
+/// own provider's cases by the handlers.
+pub fn access_policy(policy: AccessPolicy) -> AccessPolicy {
+    use Role::*;
+    let providers = [ProviderRepresentative, ResponsibleBody];
+    let readers = [
+        ProviderRepresentative,
+        ResponsibleBody,
+        InspectionSystem,
+        LeadInspector,
+        TeamInspector,
+        SeniorInspector,
+        DutyDesk,
+        ComplaintsInvestigator,
+        ComplaintsDecisionMaker,
+        Auditor,
+    ];
+    let rules: [(&str, &[Role]); 23] = [
+        ("RecordInspectionNotified", &[InspectionSystem]),
+        ("RecordDeferral", &[InspectionSystem]),
+        ("RecordOnSiteStarted", &[InspectionSystem, LeadInspector]),
+        ("PauseInspection", &[LeadInspector, InspectionSystem]),
+        ("ResumeInspection", &[LeadInspector, InspectionSystem]),
+        ("RecordOnSiteEnded", &[InspectionSystem, LeadInspector]),
+        ("IssueDraftReport", &[InspectionSystem]),
+        ("RecordFactualAccuracyPoints", &[InspectionSystem]),
+        ("IssueFinalReport", &[InspectionSystem]),
+        ("PublishReport", &[InspectionSystem]),
+        ("RecordPublicationDelayExplanation", &[InspectionSystem]),
+        ("RecordWellbeingContact", &[InspectionSystem, LeadInspector]),
+        (
+            "RaiseConcern",
+            &[ProviderRepresentative, ResponsibleBody, LeadInspector],
+        ),
+        ("AssignConcern", &[SeniorInspector]),
+        ("ResolveConcern", &[SeniorInspector, LeadInspector]),
+        ("LeaveConcernUnresolved", &[SeniorInspector, LeadInspector]),
+        ("WithdrawConcern", &providers),
+        (
+            "FlagWellbeingRisk",
+            &[SeniorInspector, LeadInspector, DutyDesk],
+        ),
+        ("GetInspectionCase", &readers),
+        ("GetConcern", &readers),
+        ("GetDayAfterRoute", &readers),
+        ("GetPublicationGate", &readers),
+        ("ListPauses", &readers),
+    ];
+    rules.into_iter().fold(policy, |policy, (method, roles)| {
+        policy.allow(&format!("{SERVICE}{method}"), roles.iter().copied())
+    })
+}
+
+/// The gRPC service with the server's message size limits.
+pub fn service(
+    context: Arc<Context>,
+    read_models: Arc<ReadModels>,
+    config: &ServerConfig,
+) -> proto::complaints::v1::inspections_server::InspectionsServer<grpc::InspectionsService> {
+    platform::grpc::limited!(
+        proto::complaints::v1::inspections_server::InspectionsServer::new(
+            grpc::InspectionsService::new(context, read_models)
+        ),
+        config
+    )
+}
+
+/// How often the spawned scheduler looks for due timers.
+const SCHEDULER_POLL: Duration = Duration::from_secs(1);
+
+/// The vertical's projections and timer scheduler.
+#[derive(Debug)]
+pub struct ReadModels {
+    context: Arc<Context>,
+    views: ProjectionRunner<read_models::InspectionsProjection>,
+    timers: ProjectionRunner<timers::TimerProjection>,
+    scheduler: Scheduler<timers::TimerFirer>,
+}
+
+impl ReadModels {
+    /// Creates the projection runners and the timer scheduler, and their tables.
+    ///
+    /// # Errors
+    /// When the schema name is invalid or the tables cannot be created.
+    pub async fn start(context: &Arc<Context>) -> anyhow::Result<Arc<ReadModels>> {
+        let read_models = ReadModels {
+            context: Arc::clone(context),
+            views: Self::views(context)?,
+            timers: Self::timers(context)?,
+            scheduler: Self::scheduler(context)?,
+        };
+        read_models
+            .views
+            .init()
+            .await
+            .context("Failed to create the inspections read models")?;
+        read_models
+            .timers
+            .init()
+            .await
+            .context("Failed to create the inspection timers table")?;
+        Ok(Arc::new(read_models))
+    }
+
+    fn views(
+        context: &Context,
+    ) -> anyhow::Result<ProjectionRunner<read_models::InspectionsProjection>> {
+        ProjectionRunner::new(
+            &context.store,
+            &context.schema,
+            read_models::InspectionsProjection,
+        )
+    }
+
+    fn timers(context: &Context) -> anyhow::Result<ProjectionRunner<timers::TimerProjection>> {
+        ProjectionRunner::new(&context.store, &context.schema, timers::TimerProjection)
+    }
+
+    fn scheduler(context: &Arc<Context>) -> anyhow::Result<Scheduler<timers::TimerFirer>> {
+        Scheduler::new(
+            context.store.pool().clone(),
+            timers::TABLE,
+            timers::TimerFirer::new(Arc::clone(context)),
+        )
+    }
+
+    /// Spawns every projection's run loop and the scheduler's run loop. Each loop gets runners of
+    /// its own (a runner's loop consumes it); they share the checkpoints in the database.
+    pub fn spawn(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+        shutdown: &CancellationToken,
+    ) {
+        let context = &self.context;
+        let (views, timers, scheduler) = (
+            Self::views(context),
+            Self::timers(context),
+            Self::scheduler(context),
+        );
+        let shutdown_views = shutdown.clone();
+        tasks.spawn(async move { views?.run(shutdown_views).await });
+        let shutdown_timers = shutdown.clone();
+        tasks.spawn(async move { timers?.run(shutdown_timers).await });
+        // The platform's `Scheduler::run` reads the system clock; this loop asks the context's
+        // clock, so every "now" of the service comes from one place.
+        let clock_context = Arc::clone(context);
+        let shutdown_scheduler = shutdown.clone();
+        tasks.spawn(async move {
+            let scheduler = scheduler?;
+            while !shutdown_scheduler.is_cancelled() {
+                if let Err(error) = scheduler.run_due(clock_context.clock.now()).await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "inspection timers failed; retrying"
+                    );
+                }
+                tokio::select! {
+                    () = shutdown_scheduler.cancelled() => break,
+                    () = tokio::time::sleep(SCHEDULER_POLL) => {}
+                }
+            }
+            Ok(())
+        });
+    }
+
+    /// Applies every committed event, fires every timer due at the context's clock, then
+    /// applies again (the events the timers recorded).
+    ///
+    /// # Errors
+    /// Database errors; a timer's failure is logged and retried by the next call instead.
+    pub async fn run_once(&self) -> anyhow::Result<()> {
+        self.views.run_once().await?;
+        self.timers.run_once().await?;
+        self.scheduler.run_due(self.context.clock.now()).await?;
+        self.views.run_once().await?;
+        self.timers.run_once().await?;
+        Ok(())
+    }
+
+    /// True once every projection of the vertical has applied `position`, waiting at most
+    /// `max_wait`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn wait_for(&self, position: Position, max_wait: Duration) -> anyhow::Result<bool> {
+        let pool = self.context.store.pool();
+        let deadline = tokio::time::Instant::now() + max_wait;
+        for (name, local) in [
+            (read_models::NAME, self.views.applied()),
+            (timers::TABLE, self.timers.applied()),
+        ] {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !wait_for_position(pool, name, Some(local), position, left).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The provider an inspection is of. Stream type `inspection_provider`, stream id
+/// [`ProviderLink::stream_id`] of the inspection; its one event is written in the same
+/// transaction as `InspectionNotified`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderLink {
+    /// `None` until recorded.
+    pub provider_id: Option<String>,
+}
+
+/// The provider link's one fact.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProviderEvent {
+    InspectionProviderRecorded(v1::InspectionProviderRecorded),
+}
+
+platform::domain_event! { ProviderEvent {
+    InspectionProviderRecorded(v1::InspectionProviderRecorded),
+} }
+
+impl ProviderLink {
+    /// The link's stream id, derived from the inspection id so it is found without a lookup.
+    pub fn stream_id(inspection_id: Uuid) -> Uuid {
+        // Flips bits of the node field only, so the result is a UUID of the same version and
+        // variant; the mapping is its own inverse, and its mask differs from the intake log's
+        // (`formal_complaints::intake_stream_id`), so an inspection's derived ids differ.
+        const PROVIDER_LINK: u128 = 0x0000_0000_0000_0000_0000_3b71_d0e2_9f48;
+        Uuid::from_u128(inspection_id.as_u128() ^ PROVIDER_LINK)
+    }
+}
+
+impl Aggregate for ProviderLink {
+    const STREAM_TYPE: &'static str = "inspection_provider";
+    type Command = v1::InspectionProviderRecorded;
+    type Event = ProviderEvent;
+    type Rejection = Infallible;
+
+    fn decide(&self, command: Self::Command) -> Result<Vec<ProviderEvent>, Infallible> {
+        Ok(match self.provider_id {
+            Some(_) => vec![],
+            None => vec![ProviderEvent::InspectionProviderRecorded(command)],
+        })
+    }
+
+    fn evolve(self, event: &ProviderEvent) -> Self {
+        let ProviderEvent::InspectionProviderRecorded(e) = event;
+        ProviderLink {
+            provider_id: Some(e.provider_id.clone()),
+        }
+    }
+}

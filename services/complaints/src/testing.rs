@@ -1,0 +1,169 @@
+//! Test support: the whole complaints service in-process, on a port of its own, against a fresh
+//! database and a private NATS server, with a settable clock and tokens for any role.
+//!
+//! Background work does not run on its own here: tests drive it with [`TestApp::settle`] (every
+//! projection applies what is committed, then every due timer fires) and
+//! [`TestApp::relay_once`], so nothing depends on sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use platform::clock::Clock;
+use platform::grpc::{Role, TokenIssuer};
+use platform::nats::Namespace;
+use platform::testing::{NatsServer, TestDb, unique_prefix};
+use platform::vault::Vault;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, Context};
+use crate::config::Config;
+use crate::{formal_complaints, inspections};
+
+const ISSUER: &str = "https://identity.redress.test";
+const AUDIENCE: &str = "redress-test";
+
+/// A running service and handles on everything a test needs.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    pub context: Arc<Context>,
+    pub inspections: Arc<inspections::ReadModels>,
+    pub complaints: Arc<formal_complaints::ReadModels>,
+    pub nats: NatsServer,
+    pub namespace: Namespace,
+    app: App,
+    issuer: TokenIssuer,
+    stop: CancellationToken,
+    _db: TestDb,
+}
+
+/// Starts the service. The clock is fixed at 2025-01-06T09:00:00Z until a test moves it.
+///
+/// # Panics
+/// When PostgreSQL or a NATS server binary is not available: the test cannot run.
+pub async fn spawn_app() -> TestApp {
+    platform::telemetry::init_for_tests();
+    let db = TestDb::create()
+        .await
+        .expect("Failed to create a test database.");
+    let pool = db
+        .pool("complaints")
+        .await
+        .expect("Failed to connect to the test database.");
+    platform::migrate::apply(&pool, "complaints", &[platform::migrate::EVENT_STORE])
+        .await
+        .expect("Failed to migrate the test database.");
+    pool.close().await;
+    let nats = NatsServer::start().await.expect("Failed to start NATS.");
+    let namespace = Namespace::prefixed(&unique_prefix()).expect("a valid prefix");
+    let (private, public) =
+        platform::grpc::generate_dev_keypair().expect("Failed to generate a key pair.");
+    let issuer = TokenIssuer::new(&private, "test", ISSUER, AUDIENCE)
+        .expect("Failed to build the token issuer.");
+    let mut config = Config::new(
+        db.url().to_owned(),
+        vec![("test".to_owned(), public)],
+        Vault::generate_master_key(),
+    );
+    config.jwt_issuer = ISSUER.to_owned();
+    config.jwt_audience = AUDIENCE.to_owned();
+    config.nats_url = Some(nats.url().to_owned());
+    config.namespace = namespace.clone();
+    config.max_read_wait = Duration::from_secs(2);
+    let start: Timestamp = "2025-01-06T09:00:00Z".parse().expect("a valid timestamp");
+    let app = App::build(config, Clock::fixed(start))
+        .await
+        .expect("Failed to build the app.");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("Failed to bind a port.");
+    let address = format!("http://{}", listener.local_addr().expect("a bound address"));
+    let stop = CancellationToken::new();
+    let server = app.server();
+    let stopped = stop.clone();
+    tokio::spawn(async move { server.serve(listener, stopped.cancelled_owned()).await });
+    TestApp {
+        address,
+        context: app.context.clone(),
+        inspections: app.inspections.clone(),
+        complaints: app.complaints.clone(),
+        nats,
+        namespace,
+        app,
+        issuer,
+        stop,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A valid bearer token (with the `Bearer ` prefix) for subject `test:<role>`.
+    pub fn token(&self, role: Role, provider: Option<&str>) -> String {
+        self.token_for(&format!("test:{role}"), role, provider)
+    }
+
+    /// A valid bearer token (with the `Bearer ` prefix) for `subject`.
+    pub fn token_for(&self, subject: &str, role: Role, provider: Option<&str>) -> String {
+        let token = self
+            .issuer
+            .issue(subject, role, provider, Duration::from_secs(3600))
+            .expect("Failed to issue a token.");
+        format!("Bearer {token}")
+    }
+
+    /// The service's clock; move it to put the service at another moment.
+    pub fn clock(&self) -> &Clock {
+        &self.context.clock
+    }
+
+    /// The service's pool (search path: the complaints schema).
+    pub fn db_pool(&self) -> &sqlx::PgPool {
+        self.context.store.pool()
+    }
+
+    /// Applies every committed event to every read model and fires every due timer, twice, so
+    /// what a timer writes is applied too.
+    ///
+    /// # Panics
+    /// When a projection or timer fails: the test has found a bug.
+    pub async fn settle(&self) {
+        for _ in 0..2 {
+            self.inspections
+                .run_once()
+                .await
+                .expect("inspection read models failed");
+            self.complaints
+                .run_once()
+                .await
+                .expect("complaint read models failed");
+        }
+    }
+
+    /// Publishes every committed event to NATS; returns how many.
+    ///
+    /// # Panics
+    /// When publishing fails.
+    pub async fn relay_once(&self) -> usize {
+        self.app.relay_once().await.expect("relay failed")
+    }
+
+    /// A gRPC channel to the service.
+    ///
+    /// # Panics
+    /// When the service does not answer.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.address.clone())
+            .expect("a valid address")
+            .connect()
+            .await
+            .expect("Failed to connect to the service.")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

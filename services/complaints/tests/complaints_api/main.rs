@@ -1,0 +1,19 @@
+//! API tests of the `redress.complaints.v1.Complaints` service, through the real server on port
+//! 0 with a fresh PostgreSQL database and NATS namespace per test (`complaints::testing`).
+//! Arrange/Act/Assert; inspection facts are arranged with the `InspectionCase` domain commands.
+//!
+//! # Layout
+//! * `helpers`: the client, tokens, London instants, arranged inspections, status assertions.
+//! * `submission`: scenarios S2, S4, S5, S6, S7, S14; personal data; read-your-writes.
+//! * `lifecycle`: acknowledgement to response and withdrawal (S8), the overdue timer, the
+//!   integration events on NATS, periodic review samples.
+//! * `bad_inputs`: INVALID_ARGUMENT with field violations and no event, per RPC.
+//! * `authorization`: UNAUTHENTICATED, PERMISSION_DENIED and another provider's NOT_FOUND.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod authorization;
+mod bad_inputs;
+mod helpers;
+mod lifecycle;
+mod submission;
