@@ -142,7 +142,7 @@ impl<P: Projection> ProjectionRunner<P> {
     ///
     /// # Errors
     /// Only when `init` fails; failures while running are logged and retried.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.init().await?;
         let mut wakeup = Wakeup::new(Some(self.appended.clone()), self.idle_poll);
         let mut checkpoint = *self.applied.borrow();

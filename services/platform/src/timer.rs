@@ -168,13 +168,18 @@ impl<H: TimerHandler> Scheduler<H> {
         self
     }
 
-    /// Fires timers as they fall due until `shutdown`.
+    /// Fires timers as they fall due until `shutdown`. Time comes from `clock`, the service's
+    /// one source of "now", so a test clock moves the timers too.
     ///
     /// # Errors
     /// Never for a failing timer (it is retried after its lease); failures are logged.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(
+        &self,
+        clock: crate::clock::Clock,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         while !shutdown.is_cancelled() {
-            if let Err(error) = self.run_due(Timestamp::now()).await {
+            if let Err(error) = self.run_due(clock.now()).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "timer scheduler failed; retrying"

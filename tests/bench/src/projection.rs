@@ -73,7 +73,10 @@ async fn lag(ctx: &Ctx, round: u32) -> anyhow::Result<Summary> {
     runner.init().await?;
     let applied = runner.applied();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(runner.run(shutdown.clone()));
+    let task = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
     ctx.db.checkpoint().await;
     log!(
         "projection lag round {round}: {} appends/s for {:?}",

@@ -332,29 +332,30 @@ impl ReadModels {
         tasks: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &CancellationToken,
     ) {
-        // `run` consumes its runner, so the loops get runners of their own; they share the
-        // checkpoint rows with the ones kept here, which `wait_for` reads.
-        let context = &self.context;
-        let (store, schema) = (&context.store, context.schema.as_str());
-        let complaints = ProjectionRunner::new(store, schema, Complaints);
-        let deadlines = ProjectionRunner::new(store, schema, Deadlines);
-        let samples = ProjectionRunner::new(store, schema, Samples);
-        let timers = ProjectionRunner::new(store, schema, ResponseOverdueTimers);
-        let scheduler = Scheduler::new(
-            store.pool().clone(),
-            TIMERS_TABLE,
-            TimerFiring::new(Arc::clone(context)),
-        );
-        let token = shutdown.clone();
-        tasks.spawn(async move { complaints?.run(token).await });
-        let token = shutdown.clone();
-        tasks.spawn(async move { deadlines?.run(token).await });
-        let token = shutdown.clone();
-        tasks.spawn(async move { samples?.run(token).await });
-        let token = shutdown.clone();
-        tasks.spawn(async move { timers?.run(token).await });
-        let token = shutdown.clone();
-        tasks.spawn(async move { scheduler?.run(token).await });
+        // The loops share these runners, so `wait_for` sees each commit as it happens.
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.complaints.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.deadlines.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.samples.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.timers.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.scheduler.run(me.context.clock.clone(), token).await });
+    }
+
+    /// Rebuilds every projection of this vertical from the event store into fresh tables and
+    /// swaps them in (operators, and the convergence tests).
+    ///
+    /// # Errors
+    /// Database errors and errors from a projection; the live tables are untouched then.
+    pub async fn rebuild(&self) -> anyhow::Result<()> {
+        self.complaints.rebuild(|_| {}).await?;
+        self.deadlines.rebuild(|_| {}).await?;
+        self.samples.rebuild(|_| {}).await?;
+        self.timers.rebuild(|_| {}).await?;
+        Ok(())
     }
 
     /// Tests: applies every committed event to every projection of this vertical, then fires

@@ -102,9 +102,6 @@ pub fn service(
     )
 }
 
-/// How often the spawned scheduler looks for due timers.
-const SCHEDULER_POLL: Duration = Duration::from_secs(1);
-
 /// The vertical's projections and timer scheduler.
 #[derive(Debug)]
 pub struct ReadModels {
@@ -161,43 +158,30 @@ impl ReadModels {
         )
     }
 
-    /// Spawns every projection's run loop and the scheduler's run loop. Each loop gets runners of
-    /// its own (a runner's loop consumes it); they share the checkpoints in the database.
+    /// Spawns every projection's run loop and the scheduler's run loop. The loops share these
+    /// runners, so `wait_for` sees each commit as it happens.
     pub fn spawn(
         self: &Arc<Self>,
         tasks: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &CancellationToken,
     ) {
-        let context = &self.context;
-        let (views, timers, scheduler) = (
-            Self::views(context),
-            Self::timers(context),
-            Self::scheduler(context),
-        );
-        let shutdown_views = shutdown.clone();
-        tasks.spawn(async move { views?.run(shutdown_views).await });
-        let shutdown_timers = shutdown.clone();
-        tasks.spawn(async move { timers?.run(shutdown_timers).await });
-        // The platform's `Scheduler::run` reads the system clock; this loop asks the context's
-        // clock, so every "now" of the service comes from one place.
-        let clock_context = Arc::clone(context);
-        let shutdown_scheduler = shutdown.clone();
-        tasks.spawn(async move {
-            let scheduler = scheduler?;
-            while !shutdown_scheduler.is_cancelled() {
-                if let Err(error) = scheduler.run_due(clock_context.clock.now()).await {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "inspection timers failed; retrying"
-                    );
-                }
-                tokio::select! {
-                    () = shutdown_scheduler.cancelled() => break,
-                    () = tokio::time::sleep(SCHEDULER_POLL) => {}
-                }
-            }
-            Ok(())
-        });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.views.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.timers.run(token).await });
+        let (me, token) = (Arc::clone(self), shutdown.clone());
+        tasks.spawn(async move { me.scheduler.run(me.context.clock.clone(), token).await });
+    }
+
+    /// Rebuilds every projection of this vertical from the event store into fresh tables and
+    /// swaps them in (operators, and the convergence tests).
+    ///
+    /// # Errors
+    /// Database errors and errors from a projection; the live tables are untouched then.
+    pub async fn rebuild(&self) -> anyhow::Result<()> {
+        self.views.rebuild(|_| {}).await?;
+        self.timers.rebuild(|_| {}).await?;
+        Ok(())
     }
 
     /// Applies every committed event, fires every timer due at the context's clock, then

@@ -144,7 +144,10 @@ async fn a_rebuild_while_the_projection_runs_and_events_arrive_loses_and_repeats
     let s = store().await;
     let mut ids = append_streams(&s.store, 200).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let live = tokio::spawn(runner(&s, 1).run(shutdown.clone()));
+    let live = {
+        let (runner, shutdown) = (runner(&s, 1), shutdown.clone());
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
     let writer = {
         let store = s.store.clone();
         tokio::spawn(async move { append_streams(&store, 60).await })
@@ -212,7 +215,10 @@ async fn waiting_for_a_position_returns_once_the_projection_has_applied_it() {
     .await
     .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = tokio::spawn(runner(&s, 1).run(shutdown.clone()));
+    let running = {
+        let (runner, shutdown) = (runner(&s, 1), shutdown.clone());
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
     let after = wait_for_position(
         s.store.pool(),
         "applications",
