@@ -1,8 +1,8 @@
 //! Complaints context: what happens after an inspection when a provider has a concern — the
 //! inspection facts and the publication gate, informal concerns on site, on the helpline and the
 //! day after, and formal complaints from submission to the escalation rights that follow the
-//! response. This crate holds the pure domain; the gRPC service, read models and integration
-//! events will sit beside it.
+//! response: the pure domain, its two gRPC services, their read models and timers, and the wiring
+//! that runs them with the relay that publishes the context's events.
 //!
 //! # Layout
 //! * [`domain`]: the rules. Start here.
