@@ -117,3 +117,47 @@ pub async fn apply(pool: &PgPool, schema: &str, sets: &[Migrations]) -> anyhow::
     tx.commit().await?;
     Ok(applied)
 }
+
+/// Checks that every migration of each set has been applied to `schema`, so a service never
+/// starts on a missing or outdated schema.
+///
+/// # Errors
+/// When the schema was never migrated or a set has pending migrations (the message says to run
+/// `redress migrate`), and database errors.
+pub async fn ensure_applied(
+    pool: &PgPool,
+    schema: &str,
+    sets: &[Migrations],
+) -> anyhow::Result<()> {
+    validate_schema_name(schema)?;
+    let tracked: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_migrations')",
+    )
+    .bind(schema)
+    .fetch_one(pool)
+    .await?;
+    anyhow::ensure!(
+        tracked,
+        "the {schema} schema is not migrated: run `redress migrate` first"
+    );
+    for set in sets {
+        let applied: Vec<i32> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {schema}.schema_migrations WHERE component = $1"
+        )))
+        .bind(set.component)
+        .fetch_all(pool)
+        .await?;
+        let pending: Vec<&str> = set
+            .migrations
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| m.name)
+            .collect();
+        anyhow::ensure!(
+            pending.is_empty(),
+            "the {schema} schema lacks {} migration(s) {pending:?}: run `redress migrate` first",
+            set.component
+        );
+    }
+    Ok(())
+}

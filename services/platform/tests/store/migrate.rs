@@ -108,3 +108,77 @@ async fn a_schema_name_that_is_not_a_plain_identifier_is_refused() {
 
     assert!(result.is_err());
 }
+
+#[tokio::test]
+async fn a_fully_migrated_schema_passes_the_start_check() {
+    let db = TestDb::create().await.unwrap();
+    let pool = db.pool("svc").await.unwrap();
+    migrate::apply(&pool, "svc", &[migrate::EVENT_STORE])
+        .await
+        .unwrap();
+
+    migrate::ensure_applied(&pool, "svc", &[migrate::EVENT_STORE])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_schema_never_migrated_fails_the_start_check_with_what_to_do() {
+    let db = TestDb::create().await.unwrap();
+    let pool = db.pool("svc").await.unwrap();
+
+    let error = migrate::ensure_applied(&pool, "svc", &[migrate::EVENT_STORE])
+        .await
+        .unwrap_err();
+
+    assert!(
+        error.to_string().contains("run `redress migrate` first"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_schema_with_pending_migrations_fails_the_start_check_naming_them() {
+    let db = TestDb::create().await.unwrap();
+    let pool = db.pool("svc").await.unwrap();
+    const FIRST: &[Migration] = &[Migration {
+        version: 1,
+        name: "one",
+        sql: "CREATE TABLE one (a int);",
+    }];
+    const BOTH: &[Migration] = &[
+        Migration {
+            version: 1,
+            name: "one",
+            sql: "CREATE TABLE one (a int);",
+        },
+        Migration {
+            version: 2,
+            name: "two",
+            sql: "CREATE TABLE two (a int);",
+        },
+    ];
+    migrate::apply(
+        &pool,
+        "svc",
+        &[Migrations {
+            component: "svc",
+            migrations: FIRST,
+        }],
+    )
+    .await
+    .unwrap();
+
+    let error = migrate::ensure_applied(
+        &pool,
+        "svc",
+        &[Migrations {
+            component: "svc",
+            migrations: BOTH,
+        }],
+    )
+    .await
+    .unwrap_err();
+
+    assert!(error.to_string().contains("\"two\""), "{error}");
+}
