@@ -52,17 +52,8 @@ impl Context {
             platform::pg::connect(&config.database_url, &config.schema, config.max_connections)
                 .await
                 .context("Failed to connect to PostgreSQL")?;
-        let migrated: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events')",
-        )
-        .bind(&config.schema)
-        .fetch_one(&pool)
-        .await?;
-        anyhow::ensure!(
-            migrated,
-            "the {} schema is not migrated: run `redress migrate` first",
-            config.schema
-        );
+        platform::migrate::ensure_applied(&pool, &config.schema, &[platform::migrate::EVENT_STORE])
+            .await?;
         let policies = match &config.policy_file {
             Some(path) => PolicySet::embedded()
                 .with_operator_file(path)

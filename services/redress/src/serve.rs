@@ -110,17 +110,8 @@ async fn open_store(
     let pool = platform::pg::connect(database_url, service.schema(), 10)
         .await
         .with_context(|| format!("Failed to connect to PostgreSQL for {}", service.name()))?;
-    let migrated: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events')",
-    )
-    .bind(service.schema())
-    .fetch_one(&pool)
-    .await?;
-    anyhow::ensure!(
-        migrated,
-        "the {} schema is not migrated: run `redress migrate` first",
-        service.schema()
-    );
+    platform::migrate::ensure_applied(&pool, service.schema(), &[platform::migrate::EVENT_STORE])
+        .await?;
     Ok(platform::event_store::EventStore::new(pool))
 }
 

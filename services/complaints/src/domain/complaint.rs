@@ -363,6 +363,8 @@ pub struct Complaint {
     pub inspection_id: Uuid,
     /// The inspection's policy version.
     pub policy_version: String,
+    /// The inspected provider's opaque identifier (URN), from the inspection's facts.
+    pub provider_id: String,
     /// When the response clock starts: submission, or acceptance for an out-of-time complaint.
     pub clock_starts_at: Timestamp,
     /// Incidents a learning review flagged; communications only.
@@ -390,6 +392,11 @@ impl FormalComplaint {
             | FormalComplaint::Withdrawn { complaint, .. }
             | FormalComplaint::Closed { complaint, .. } => Some(complaint),
         }
+    }
+
+    /// The inspected provider's opaque identifier (URN), once submitted.
+    pub fn provider_id(&self) -> Option<&str> {
+        self.complaint().map(|c| c.provider_id.as_str())
     }
 
     /// Whether the complaint is open: submitted and neither answered nor withdrawn. An open
@@ -603,6 +610,7 @@ impl FormalComplaint {
                 .unwrap_or_default(),
             policy_version: policy.version().to_owned(),
             calendar_version: calendar.version().to_owned(),
+            provider_id: inspection.provider_id.clone(),
         })];
         if let Some(discretion) = discretion {
             events.push(Event::OutOfTimeComplaintAccepted(
@@ -953,6 +961,7 @@ impl Aggregate for FormalComplaint {
                     complaint_id: e.complaint_id.parse().unwrap_or_default(),
                     inspection_id: e.inspection_id.parse().unwrap_or_default(),
                     policy_version: e.policy_version.clone(),
+                    provider_id: e.provider_id.clone(),
                     clock_starts_at: instant(e.submitted_at.as_ref()),
                     sensitive: BTreeSet::new(),
                 },

@@ -51,6 +51,9 @@ pub enum Command {
         notified_at: Timestamp,
         on_site_starts_on: Date,
         policy: Arc<Policy>,
+        /// The provider's opaque identifier (URN) as the partner reports it. The gRPC layer
+        /// validates it; the case records it.
+        provider_id: String,
     },
     /// The inspection was put back before on-site work started.
     RecordDeferral {
@@ -348,6 +351,8 @@ pub struct Case {
     pub team: BTreeSet<String>,
     /// Provisional until on-site work first starts, fixed from then on.
     pub policy_version: String,
+    /// The provider's opaque identifier (URN) as the partner reported it.
+    pub provider_id: String,
 }
 
 /// The current on-site visit.
@@ -443,6 +448,8 @@ pub struct ComplaintIntake {
     pub remit: Remit,
     /// The inspection's policy; the complaint follows it too.
     pub policy_version: String,
+    /// The inspected provider's opaque identifier (URN); the complaint records it.
+    pub provider_id: String,
     /// `None` until a draft report is issued.
     pub draft: Option<DraftFacts>,
     pub published: bool,
@@ -485,6 +492,11 @@ impl InspectionCase {
     /// The inspection's id, once notified.
     pub fn inspection_id(&self) -> Option<Uuid> {
         self.case().map(|c| c.inspection_id)
+    }
+
+    /// The inspected provider's opaque identifier (URN), once notified.
+    pub fn provider_id(&self) -> Option<&str> {
+        self.case().map(|c| c.provider_id.as_str())
     }
 
     /// The policy version the inspection follows: pass `PolicySet::version` of it in every
@@ -533,6 +545,7 @@ impl InspectionCase {
             inspection_id: case.inspection_id,
             remit: case.remit,
             policy_version: case.policy_version.clone(),
+            provider_id: case.provider_id.clone(),
             draft: self.draft().map(|d| DraftFacts {
                 issued_at: d.issued_at,
                 fast_track_chosen: d.fast_track,
@@ -596,6 +609,7 @@ impl Aggregate for InspectionCase {
                 notified_at,
                 on_site_starts_on,
                 policy,
+                provider_id,
             } => {
                 if !matches!(self, InspectionCase::Unknown) {
                     return Err(Rejection::AlreadyNotified);
@@ -609,6 +623,7 @@ impl Aggregate for InspectionCase {
                     notified_at: stamp(notified_at),
                     on_site_starts_on: date_text(on_site_starts_on),
                     policy_version: policy.version().to_owned(),
+                    provider_id,
                 })])
             }
 
@@ -1029,6 +1044,7 @@ impl Aggregate for InspectionCase {
                         .cloned()
                         .collect(),
                     policy_version: e.policy_version.clone(),
+                    provider_id: e.provider_id.clone(),
                 }),
                 // A remit a newer writer added: the case stays unknown, so every later command
                 // is refused rather than run under a guessed pause limit.

@@ -14,9 +14,9 @@
 //! Timestamps are stored as `timestamptz`, so deadlines read back with microsecond precision
 //! (23:59:59.999999); the events keep the nanosecond instant.
 //!
-//! The provider a complaint is from travels in `ComplaintSubmitted.complainant_ref`, written by
-//! the handler as `provider/<provider id>/contact/<vault record id>` (see [`ComplainantRef`]),
-//! because the event has no provider field of its own.
+//! The provider a complaint is from is `ComplaintSubmitted.provider_id`, taken from the
+//! inspection's notification; `ComplaintSubmitted.complainant_ref` is the vault reference of the
+//! complainant's contact record.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,38 +48,6 @@ pub(crate) mod status {
     pub(crate) const RESPONSE_ISSUED: i32 = ComplaintStatus::ResponseIssued as i32;
     pub(crate) const WITHDRAWN: i32 = ComplaintStatus::Withdrawn as i32;
     pub(crate) const CLOSED: i32 = ComplaintStatus::Closed as i32;
-}
-
-/// The complainant reference a submission records: who complained for which provider, with the
-/// contact details in the vault. Written by the handler, read back by the projections.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ComplainantRef {
-    pub(crate) provider_id: String,
-    pub(crate) contact_record: Uuid,
-}
-
-impl ComplainantRef {
-    const CONTACT: &'static str = "/contact/";
-
-    /// The stored form, `provider/<provider id>/contact/<vault record id>`.
-    pub(crate) fn encode(&self) -> String {
-        format!(
-            "provider/{}{}{}",
-            self.provider_id,
-            Self::CONTACT,
-            self.contact_record
-        )
-    }
-
-    /// Reads the stored form; `None` for anything else.
-    pub(crate) fn decode(text: &str) -> Option<ComplainantRef> {
-        let rest = text.strip_prefix("provider/")?;
-        let (provider_id, record) = rest.rsplit_once(Self::CONTACT)?;
-        Some(ComplainantRef {
-            provider_id: provider_id.to_owned(),
-            contact_record: record.parse().ok()?,
-        })
-    }
 }
 
 /// The prefix of the doc ref under which a submission records its narrative's vault record.

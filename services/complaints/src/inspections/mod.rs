@@ -8,25 +8,22 @@
 //!   publication gate, the pause register, concerns) and the queries the handlers run.
 //! * [`timers`]: the `inspection_timers` projection and the handler that fires
 //!   `DeemInspectionIncomplete` and `RequirePublicationDelayExplanation`.
-//! * [`ProviderLink`]: the provider an inspection is of, a one-event stream written with the
-//!   notification, so provider callers can be kept to their own cases.
+//!
+//! The provider an inspection is of is `InspectionNotified.provider_id`; provider callers are
+//! kept to their own cases with it.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use platform::aggregate::Aggregate;
 use platform::grpc::{AccessPolicy, Role, ServerConfig};
 use platform::projection::{ProjectionRunner, wait_for_position};
 use platform::tail::Position;
 use platform::timer::Scheduler;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::app::Context;
-use crate::domain::v1;
 
 pub mod grpc;
 pub mod read_models;
@@ -216,56 +213,5 @@ impl ReadModels {
             }
         }
         Ok(true)
-    }
-}
-
-/// The provider an inspection is of. Stream type `inspection_provider`, stream id
-/// [`ProviderLink::stream_id`] of the inspection; its one event is written in the same
-/// transaction as `InspectionNotified`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProviderLink {
-    /// `None` until recorded.
-    pub provider_id: Option<String>,
-}
-
-/// The provider link's one fact.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ProviderEvent {
-    InspectionProviderRecorded(v1::InspectionProviderRecorded),
-}
-
-platform::domain_event! { ProviderEvent {
-    InspectionProviderRecorded(v1::InspectionProviderRecorded),
-} }
-
-impl ProviderLink {
-    /// The link's stream id, derived from the inspection id so it is found without a lookup.
-    pub fn stream_id(inspection_id: Uuid) -> Uuid {
-        // Flips bits of the node field only, so the result is a UUID of the same version and
-        // variant; the mapping is its own inverse, and its mask differs from the intake log's
-        // (`formal_complaints::intake_stream_id`), so an inspection's derived ids differ.
-        const PROVIDER_LINK: u128 = 0x0000_0000_0000_0000_0000_3b71_d0e2_9f48;
-        Uuid::from_u128(inspection_id.as_u128() ^ PROVIDER_LINK)
-    }
-}
-
-impl Aggregate for ProviderLink {
-    const STREAM_TYPE: &'static str = "inspection_provider";
-    type Command = v1::InspectionProviderRecorded;
-    type Event = ProviderEvent;
-    type Rejection = Infallible;
-
-    fn decide(&self, command: Self::Command) -> Result<Vec<ProviderEvent>, Infallible> {
-        Ok(match self.provider_id {
-            Some(_) => vec![],
-            None => vec![ProviderEvent::InspectionProviderRecorded(command)],
-        })
-    }
-
-    fn evolve(self, event: &ProviderEvent) -> Self {
-        let ProviderEvent::InspectionProviderRecorded(e) = event;
-        ProviderLink {
-            provider_id: Some(e.provider_id.clone()),
-        }
     }
 }

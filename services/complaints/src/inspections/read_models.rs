@@ -24,7 +24,6 @@ use platform::tail::RecordedEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{ProviderEvent, ProviderLink};
 use crate::domain::concern::{self, Concern};
 use crate::domain::inspection::{self, InspectionCase};
 use crate::domain::{instant, v1};
@@ -159,19 +158,6 @@ impl Projection for InspectionsProjection {
                 let decoded = concern::Event::decode(&event.event_type, &event.payload)
                     .with_context(decode_failed)?;
                 apply_concern(conn, event.stream_id, &decoded).await?;
-            } else if event.stream_type == ProviderLink::STREAM_TYPE {
-                let ProviderEvent::InspectionProviderRecorded(e) =
-                    ProviderEvent::decode(&event.event_type, &event.payload)
-                        .with_context(decode_failed)?;
-                let inspection_id: Uuid = e.inspection_id.parse().unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO inspection_cases (inspection_id, provider_id) VALUES ($1, $2)
-                     ON CONFLICT (inspection_id) DO UPDATE SET provider_id = excluded.provider_id",
-                )
-                .bind(inspection_id)
-                .bind(&e.provider_id)
-                .execute(&mut *conn)
-                .await?;
             }
         }
         Ok(())
@@ -243,9 +229,10 @@ async fn apply_case(
         E::InspectionNotified(e) => {
             sqlx::query(
                 "INSERT INTO inspection_cases (inspection_id, remit, stage, lead_inspector_ref,
-                     team_inspector_refs, policy_version, on_site_starts_on, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     team_inspector_refs, policy_version, on_site_starts_on, version, provider_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (inspection_id) DO UPDATE SET remit = excluded.remit,
+                     provider_id = excluded.provider_id,
                      stage = excluded.stage, lead_inspector_ref = excluded.lead_inspector_ref,
                      team_inspector_refs = excluded.team_inspector_refs,
                      policy_version = excluded.policy_version,
@@ -259,6 +246,7 @@ async fn apply_case(
             .bind(&e.policy_version)
             .bind(&e.on_site_starts_on)
             .bind(i64::from(version))
+            .bind(&e.provider_id)
             .execute(conn)
             .await?;
         }

@@ -306,7 +306,8 @@ async fn a_complaint_about_another_providers_inspection_is_not_found() {
     let mut api = api().await;
     let inspection_id = api.inspection_on_site(jiff::civil::date(2025, 6, 30)).await;
     let theirs = uuid::Uuid::now_v7();
-    api.link_provider(theirs, OTHER_PROVIDER).await;
+    api.notify(theirs, jiff::civil::date(2025, 6, 23), OTHER_PROVIDER)
+        .await;
     api.inspection(inspection_id, api.draft(jiff::civil::date(2025, 6, 30)))
         .await;
     let before = api.event_count().await;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use complaints::domain::inspection::{self, InspectionCase};
 use complaints::domain::policy::Policy;
 use complaints::domain::{Remit, Role, v1};
-use complaints::inspections::ProviderLink;
 use complaints::testing::{TestApp, spawn_app};
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
@@ -105,25 +104,24 @@ impl Api {
             .expect("the arranged inspection command is accepted");
     }
 
-    /// Records the provider an inspection is of, as its notification does.
-    pub async fn link_provider(&self, inspection_id: Uuid, provider_id: &str) {
-        let context = CommandContext {
-            metadata: Metadata::for_command("test:arrange", Uuid::now_v7(), None),
-            ..CommandContext::default()
-        };
-        self.app
-            .context
-            .store
-            .execute::<ProviderLink>(
-                ProviderLink::stream_id(inspection_id),
-                v1::InspectionProviderRecorded {
-                    inspection_id: inspection_id.to_string(),
-                    provider_id: provider_id.to_owned(),
-                },
-                &context,
-            )
-            .await
-            .expect("the provider link is recorded");
+    /// Notifies inspection `id` of `provider_id`, on site from `first` (notified the day before).
+    pub async fn notify(&self, id: Uuid, first: Date, provider_id: &str) {
+        let policy = self.policy(first);
+        let notified = first.yesterday().expect("a day before");
+        self.inspection(
+            id,
+            inspection::Command::RecordInspectionNotified {
+                inspection_id: id,
+                remit: Remit::Schools,
+                lead_inspector_ref: LEAD.into(),
+                team_inspector_refs: vec![TEAM.into()],
+                notified_at: london(notified, 10, 0),
+                on_site_starts_on: first,
+                policy,
+                provider_id: provider_id.to_owned(),
+            },
+        )
+        .await;
     }
 
     /// Tries to publish the inspection's report; the rejection's reason on refusal.
@@ -163,21 +161,7 @@ impl Api {
         let first = draft_on - jiff::Span::new().days(7);
         let last = draft_on - jiff::Span::new().days(6);
         let policy = self.policy(first);
-        let notified = first.yesterday().expect("a day before");
-        self.inspection(
-            id,
-            inspection::Command::RecordInspectionNotified {
-                inspection_id: id,
-                remit: Remit::Schools,
-                lead_inspector_ref: LEAD.into(),
-                team_inspector_refs: vec![TEAM.into()],
-                notified_at: london(notified, 10, 0),
-                on_site_starts_on: first,
-                policy: Arc::clone(&policy),
-            },
-        )
-        .await;
-        self.link_provider(id, PROVIDER).await;
+        self.notify(id, first, PROVIDER).await;
         self.inspection(
             id,
             inspection::Command::RecordOnSiteStarted {

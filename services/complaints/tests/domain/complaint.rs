@@ -44,6 +44,7 @@ fn submitted_event(at: Timestamp, acknowledgement_due_at: Timestamp) -> v1::Comp
         route_override_by_ref: String::new(),
         policy_version: ERA_C.into(),
         calendar_version: CALENDAR_VERSION.into(),
+        provider_id: PROVIDER.into(),
     }
 }
 

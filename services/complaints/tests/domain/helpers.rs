@@ -122,6 +122,8 @@ pub const SENIOR: &str = "staff:SI-9";
 pub const INVESTIGATOR: &str = "staff:CI-4";
 pub const DECISION_MAKER: &str = "staff:DM-3";
 pub const HEAD: &str = "person:head-1";
+/// The inspected provider's URN, as the partner reports it.
+pub const PROVIDER: &str = "URN-100001";
 
 pub fn senior_inspector() -> Actor {
     Actor::new(SENIOR, Role::SeniorInspector)
@@ -206,6 +208,7 @@ pub fn notify_with(remit: Remit, on_site: Date, policy: Arc<Policy>) -> inspecti
         notified_at: london(before.year(), before.month(), before.day(), 10, 0),
         on_site_starts_on: on_site,
         policy,
+        provider_id: PROVIDER.into(),
     }
 }
 

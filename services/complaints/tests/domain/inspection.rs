@@ -74,8 +74,10 @@ fn notifying_an_inspection_records_its_remit_team_and_provisional_policy() {
             notified_at: ts(london(2025, 6, 9, 10, 0)),
             on_site_starts_on: "2025-06-10".into(),
             policy_version: ERA_C.into(),
+            provider_id: PROVIDER.into(),
         })]);
     assert_eq!(state.policy_version(), Some(ERA_C));
+    assert_eq!(state.provider_id(), Some(PROVIDER));
     assert_eq!(
         state.team().unwrap().members,
         BTreeSet::from([LEAD.to_owned(), TEAM.to_owned()])

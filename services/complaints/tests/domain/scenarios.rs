@@ -210,6 +210,7 @@ fn s4_a_complaint_inside_the_window_holds_publication_until_answered() {
                 route_override_by_ref: String::new(),
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                provider_id: PROVIDER.into(),
             },
         )]);
 

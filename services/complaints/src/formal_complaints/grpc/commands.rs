@@ -27,8 +27,7 @@ use crate::domain::intake::IntakeLog;
 use crate::domain::policy::Policy;
 use crate::domain::{Actor, HoldReleaseReason};
 use crate::formal_complaints::intake_stream_id;
-use crate::formal_complaints::read_models::{ComplainantRef, NARRATIVE_PREFIX};
-use crate::inspections::ProviderLink;
+use crate::formal_complaints::read_models::NARRATIVE_PREFIX;
 
 /// How many times a unit of work is re-decided after losing a race.
 const MAX_ATTEMPTS: usize = 5;
@@ -155,9 +154,8 @@ impl ComplaintsService {
                 "complaint {id} does not start with its submission"
             )));
         };
-        let provider = ComplainantRef::decode(&submitted.complainant_ref).map(|c| c.provider_id);
         if let Some(own) = &caller.provider
-            && provider.as_ref() != Some(own)
+            && &submitted.provider_id != own
         {
             return Err(Error::NotFound("complaint"));
         }
@@ -232,18 +230,15 @@ impl ComplaintsService {
         }
         let inspection_id = submission.inspection_id;
         let store = &self.context.store;
-        // The provider the inspection is of, recorded with its notification. A provider caller
+        // The provider the inspection is of, recorded in its notification. A provider caller
         // may complain only about its own inspections; staff must name the inspection's
         // provider. Anything else is NOT_FOUND, so another provider's inspection does not leak.
-        let (link, _) = store
-            .load::<ProviderLink>(ProviderLink::stream_id(inspection_id))
+        let (case, _) = store
+            .load::<InspectionCase>(inspection_id)
             .await
-            .map_err(|e| {
-                Error::Unexpected(
-                    anyhow::Error::new(e).context("Failed to load an inspection's provider"),
-                )
-            })?;
-        let provider_id = match (submission.provider_id, link.provider_id) {
+            .map_err(Error::Inspection)?;
+        let linked = case.provider_id().map(str::to_owned);
+        let provider_id = match (submission.provider_id, linked) {
             (ProviderChoice::Own(own), Some(linked)) if own == linked => own,
             (ProviderChoice::OnBehalfOf(named), None) => named,
             (ProviderChoice::OnBehalfOf(named), Some(linked)) if named == linked => named,
@@ -266,11 +261,8 @@ impl ComplaintsService {
             .map_err(|e| {
                 Error::Unexpected(anyhow::Error::new(e).context("Failed to seal the narrative"))
             })?;
-        let complainant_ref = ComplainantRef {
-            provider_id: provider_id.clone(),
-            contact_record,
-        }
-        .encode();
+        // The vault reference of the complainant's contact record, nothing else.
+        let complainant_ref = contact_record.to_string();
         let mut doc_refs = vec![format!("{NARRATIVE_PREFIX}{narrative_record}")];
         doc_refs.extend(submission.doc_refs);
         let complaint_id = Uuid::now_v7();

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{ComplainantRef, NARRATIVE_PREFIX, status};
+use super::{NARRATIVE_PREFIX, status};
 use crate::domain::complaint::Event;
 use crate::domain::instant;
 
@@ -65,21 +65,11 @@ pub(super) async fn complaints(
         };
         match event {
             Event::ComplaintSubmitted(e) => {
-                let complainant = ComplainantRef::decode(&e.complainant_ref);
                 new.ids.push(id);
                 new.inspections
                     .push(e.inspection_id.parse().unwrap_or_default());
-                new.providers.push(
-                    complainant
-                        .as_ref()
-                        .map(|c| c.provider_id.clone())
-                        .unwrap_or_default(),
-                );
-                new.contacts.push(
-                    complainant
-                        .map(|c| c.contact_record.to_string())
-                        .unwrap_or_default(),
-                );
+                new.providers.push(e.provider_id.clone());
+                new.contacts.push(e.complainant_ref.clone());
                 new.narratives.push(
                     e.doc_refs
                         .iter()

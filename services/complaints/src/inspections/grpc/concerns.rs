@@ -17,7 +17,6 @@ use crate::domain::inspection::{InspectionCase, InspectionStage};
 use crate::domain::intake::{self, IntakeLog};
 use crate::domain::{ConcernChannel, ConcernTopic, v1};
 use crate::formal_complaints::intake_stream_id;
-use crate::inspections::ProviderLink;
 
 /// Keeps provider callers to their own inspections: another provider's inspection, like an
 /// unknown one, is NOT_FOUND, so its existence does not leak.
@@ -29,13 +28,13 @@ pub(super) async fn check_provider(
     if !principal.role.acts_for_provider() {
         return Ok(());
     }
-    let (link, _) = service
+    let (case, _) = service
         .context
         .store
-        .load::<ProviderLink>(ProviderLink::stream_id(inspection_id))
+        .load::<InspectionCase>(inspection_id)
         .await
         .map_err(reply::internal)?;
-    match (&link.provider_id, &principal.provider) {
+    match (case.provider_id(), &principal.provider) {
         (Some(own), Some(caller)) if own == caller => Ok(()),
         _ => Err(reply::not_found("inspection case")),
     }

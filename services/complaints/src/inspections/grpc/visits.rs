@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use platform::aggregate::Aggregate as _;
 use platform::calendar::local_date;
-use platform::event_store::{ExpectedVersion, NewEvent};
+use platform::event_store::ExpectedVersion;
 use platform::grpc::parse::FieldViolations;
 use tonic::{Request, Response};
 
@@ -13,7 +13,6 @@ use super::case::{Built, all, case_policy, execute, metadata};
 use super::{Answer, Call, InspectionsService, parse, reply};
 use crate::domain::inspection::{Command, InspectionCase};
 use crate::domain::{DeferralReason, DutyDesk, PauseInitiator, PauseReason, Remit, v1};
-use crate::inspections::{ProviderEvent, ProviderLink};
 
 #[tracing::instrument(skip_all, fields(inspection_id = %request.get_ref().inspection_id))]
 pub(super) async fn record_inspection_notified(
@@ -91,22 +90,10 @@ pub(super) async fn record_inspection_notified(
             notified_at,
             on_site_starts_on: starts,
             policy,
+            provider_id: provider,
         })
         .map_err(reply::case_rejected)?;
-    // The provider link and the notification commit together; the case goes last, so the
-    // idempotency key and the answer are the case's.
     let mut unit = store.unit_of_work();
-    unit.stage(
-        ProviderLink::STREAM_TYPE,
-        ProviderLink::stream_id(id),
-        ExpectedVersion::NoStream,
-        vec![NewEvent::from_domain(
-            &ProviderEvent::InspectionProviderRecorded(v1::InspectionProviderRecorded {
-                inspection_id: id.to_string(),
-                provider_id: provider,
-            }),
-        )],
-    );
     unit.stage_events::<InspectionCase>(id, ExpectedVersion::Exact(version), &events);
     let answers = unit
         .commit(&metadata(&call, versions), Some(&call.key))
