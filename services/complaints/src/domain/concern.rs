@@ -46,15 +46,19 @@ pub enum Command {
         assigned_at: Timestamp,
         team: InspectionTeam,
     },
-    /// The concern was resolved informally.
+    /// The concern was resolved informally. `closed_by_ref` is whoever closes it: once a senior
+    /// inspector has taken a concern, only they may.
     ResolveConcern {
         summary_ref: String,
+        closed_by_ref: String,
         resolved_at: Timestamp,
     },
     /// The concern could not be resolved; `advice` says where the provider can go next.
+    /// `closed_by_ref` as for [`Command::ResolveConcern`].
     LeaveConcernUnresolved {
         advice: Redirect,
         summary_ref: String,
+        closed_by_ref: String,
         closed_at: Timestamp,
     },
     /// The provider withdraws the concern.
@@ -111,6 +115,8 @@ pub enum Rejection {
     ConcernClosed,
     #[error("the concern has not been assigned to a senior inspector")]
     NotAssigned,
+    #[error("only the senior inspector handling the concern may close it")]
+    NotTheHandler,
     #[error("the handler must be a senior inspector")]
     HandlerNotSeniorInspector,
     #[error("the handler is on the inspection team")]
@@ -129,6 +135,7 @@ impl Reason for Rejection {
             Rejection::NotRaised => "NOT_RAISED",
             Rejection::ConcernClosed => "CONCERN_CLOSED",
             Rejection::NotAssigned => "NOT_ASSIGNED",
+            Rejection::NotTheHandler => "NOT_THE_HANDLER",
             Rejection::HandlerNotSeniorInspector => "HANDLER_NOT_SENIOR_INSPECTOR",
             Rejection::HandlerOnInspectionTeam => "HANDLER_ON_INSPECTION_TEAM",
             Rejection::InspectionMismatch => "INSPECTION_MISMATCH",
@@ -183,9 +190,13 @@ impl Concern {
 
     /// The open concern a closing command acts on. The lead inspector resolves a concern raised
     /// to them on site directly; every other channel needs an unconnected handler first.
-    fn closable(&self) -> Result<&Raised, Rejection> {
+    fn closable(&self, closed_by_ref: &str) -> Result<&Raised, Rejection> {
         match self {
-            Concern::Assigned { raised, .. } => Ok(raised),
+            Concern::Assigned {
+                raised,
+                handler_ref,
+            } if handler_ref == closed_by_ref => Ok(raised),
+            Concern::Assigned { .. } => Err(Rejection::NotTheHandler),
             Concern::Raised(raised)
                 if raised.channel == Some(ConcernChannel::OnSiteLeadInspector) =>
             {
@@ -348,9 +359,10 @@ impl Aggregate for Concern {
 
             Command::ResolveConcern {
                 summary_ref,
+                closed_by_ref,
                 resolved_at,
             } => {
-                let raised = self.closable()?;
+                let raised = self.closable(&closed_by_ref)?;
                 Ok(vec![Event::ConcernResolved(v1::ConcernResolved {
                     concern_id: raised.concern_id.to_string(),
                     summary_ref,
@@ -361,9 +373,10 @@ impl Aggregate for Concern {
             Command::LeaveConcernUnresolved {
                 advice,
                 summary_ref,
+                closed_by_ref,
                 closed_at,
             } => {
-                let raised = self.closable()?;
+                let raised = self.closable(&closed_by_ref)?;
                 Ok(vec![Event::ConcernLeftUnresolved(
                     v1::ConcernLeftUnresolved {
                         concern_id: raised.concern_id.to_string(),

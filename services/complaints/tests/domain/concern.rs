@@ -54,6 +54,7 @@ fn resolved_concern() -> Vec<Event> {
         assigned_concern(),
         [Command::ResolveConcern {
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 15, 0),
         }],
     )
@@ -410,6 +411,7 @@ fn the_handler_resolves_the_concern() {
     let state = concern(assigned_concern())
         .when(Command::ResolveConcern {
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 15, 0),
         })
         .then([Event::ConcernResolved(v1::ConcernResolved {
@@ -425,6 +427,7 @@ fn the_lead_inspector_resolves_a_concern_raised_with_them_without_assignment() {
     concern(lead_inspector_concern())
         .when(Command::ResolveConcern {
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 15, 0),
         })
         .then([Event::ConcernResolved(v1::ConcernResolved {
@@ -439,6 +442,7 @@ fn a_helpline_concern_cannot_be_resolved_before_a_senior_inspector_takes_it() {
     concern(helpline_concern())
         .when(Command::ResolveConcern {
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 15, 0),
         })
         .then_rejects(Rejection::NotAssigned);
@@ -449,6 +453,7 @@ fn resolving_a_closed_concern_is_rejected() {
     concern(resolved_concern())
         .when(Command::ResolveConcern {
             summary_ref: "doc:summary-2".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 16, 0),
         })
         .then_rejects(Rejection::ConcernClosed);
@@ -459,6 +464,7 @@ fn resolving_a_concern_never_raised_is_rejected() {
     concern(vec![])
         .when(Command::ResolveConcern {
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             resolved_at: london(2025, 6, 10, 15, 0),
         })
         .then_rejects(Rejection::NotRaised);
@@ -470,6 +476,7 @@ fn an_unresolved_concern_is_closed_with_advice_to_use_the_formal_route() {
         .when(Command::LeaveConcernUnresolved {
             advice: Redirect::FormalComplaintAtDraft,
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             closed_at: london(2025, 6, 10, 16, 0),
         })
         .then([Event::ConcernLeftUnresolved(v1::ConcernLeftUnresolved {
@@ -487,6 +494,7 @@ fn a_helpline_concern_cannot_be_left_unresolved_before_a_senior_inspector_takes_
         .when(Command::LeaveConcernUnresolved {
             advice: Redirect::FormalComplaintAtDraft,
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             closed_at: london(2025, 6, 10, 16, 0),
         })
         .then_rejects(Rejection::NotAssigned);
@@ -498,6 +506,7 @@ fn leaving_a_closed_concern_unresolved_is_rejected() {
         .when(Command::LeaveConcernUnresolved {
             advice: Redirect::FormalComplaintAtDraft,
             summary_ref: "doc:summary-1".into(),
+            closed_by_ref: SENIOR.into(),
             closed_at: london(2025, 6, 10, 16, 0),
         })
         .then_rejects(Rejection::ConcernClosed);
@@ -683,4 +692,27 @@ fn every_concern_rejection_has_a_stable_reason_code() {
         Rejection::HandlerOnInspectionTeam.reason(),
         "HANDLER_ON_INSPECTION_TEAM"
     );
+}
+
+#[test]
+fn another_senior_inspector_cannot_resolve_a_concern_someone_else_handles() {
+    concern(assigned_concern())
+        .when(Command::ResolveConcern {
+            summary_ref: "doc:summary-1".into(),
+            closed_by_ref: "staff:SI-4".into(),
+            resolved_at: london(2025, 6, 10, 15, 0),
+        })
+        .then_rejects(Rejection::NotTheHandler);
+}
+
+#[test]
+fn another_senior_inspector_cannot_leave_unresolved_a_concern_someone_else_handles() {
+    concern(assigned_concern())
+        .when(Command::LeaveConcernUnresolved {
+            advice: Redirect::FormalComplaintAtDraft,
+            summary_ref: "doc:summary-1".into(),
+            closed_by_ref: "staff:SI-4".into(),
+            closed_at: london(2025, 6, 10, 16, 0),
+        })
+        .then_rejects(Rejection::NotTheHandler);
 }

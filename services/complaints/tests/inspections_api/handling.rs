@@ -168,3 +168,55 @@ async fn a_provider_withdraws_its_open_concern() {
         .into_inner();
     assert_eq!(view.status, v1::ConcernStatus::Withdrawn as i32);
 }
+
+#[tokio::test]
+async fn only_the_senior_inspector_handling_a_concern_may_close_it() {
+    // Arrange: SI `test:senior_inspector` took the concern; another senior inspector tries.
+    let mut api = Api::spawn().await;
+    let concern_id = assigned_concern(&mut api).await;
+    let other = api.app.token_for("staff:SI-4", Role::SeniorInspector, None);
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(api.app.db_pool())
+        .await
+        .expect("count");
+
+    // Act
+    let resolved = api
+        .client
+        .resolve_concern(api.with_token(
+            &other,
+            v1::ResolveConcernRequest {
+                request_id: "resolve-other".into(),
+                concern_id: concern_id.clone(),
+                summary: "Not mine to close.".into(),
+            },
+        ))
+        .await;
+    let left = api
+        .client
+        .leave_concern_unresolved(api.with_token(
+            &other,
+            v1::LeaveConcernUnresolvedRequest {
+                request_id: "leave-other".into(),
+                concern_id: concern_id.clone(),
+                advice: v1::Redirect::FormalComplaintAtDraft as i32,
+                summary: "Not mine to close.".into(),
+            },
+        ))
+        .await;
+
+    // Assert
+    for result in [resolved.map(|_| ()), left.map(|_| ())] {
+        let status = result.expect_err("another senior inspector was allowed to close it");
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(reason(&status), "NOT_THE_HANDLER");
+    }
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(api.app.db_pool())
+        .await
+        .expect("count");
+    assert_eq!(
+        events_after, events_before,
+        "a refused close writes no event"
+    );
+}

@@ -92,6 +92,7 @@ pub(super) async fn resolve_concern(
     let receipt = close_with_summary(service, &call, id, &summary, |summary_ref| {
         Command::ResolveConcern {
             summary_ref,
+            closed_by_ref: call.principal.subject.clone(),
             resolved_at: now,
         }
     })
@@ -120,6 +121,7 @@ pub(super) async fn leave_concern_unresolved(
         Command::LeaveConcernUnresolved {
             advice,
             summary_ref,
+            closed_by_ref: call.principal.subject.clone(),
             closed_at: now,
         }
     })
