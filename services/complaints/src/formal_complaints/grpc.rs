@@ -1,5 +1,5 @@
 //! `ComplaintsService`: the `redress.complaints.v1.Complaints` handlers. Each reads in three
-//! steps — parse ([`parse`]), execute ([`commands`] or a read-model query), reply — and every
+//! steps — parse (`parse`), execute (`commands` or a read-model query), reply — and every
 //! failure becomes a `Status` in one place, `impl From<Error> for Status`.
 //!
 //! Scoping: a caller acting for a provider acts on and sees only its own provider's complaints;

@@ -2,13 +2,13 @@
 //!
 //! Every handler reads in three steps: parse the request (every bad field is reported at once as
 //! `INVALID_ARGUMENT`), execute the command or query, reply. Failures become a `Status` only in
-//! [`reply`]. The handlers live by family:
-//! * [`visits`]: notification, deferral, on-site work, pauses ([`case`] holds what they share).
-//! * [`reports`]: draft and final reports, publication, its delay, the wellbeing contact.
-//! * [`concerns`]: raising a concern (refusals go to the intake log).
-//! * [`handling`]: taking, resolving, leaving unresolved, withdrawing, flagging a risk.
-//! * [`queries`]: the read models, with read-your-writes through `ReadConsistency`.
-//! * [`parse`]: the request checks the families share.
+//! `reply`. The handlers live by family:
+//! * `visits`: notification, deferral, on-site work, pauses (`case` holds what they share).
+//! * `reports`: draft and final reports, publication, its delay, the wellbeing contact.
+//! * `concerns`: raising a concern (refusals go to the intake log).
+//! * `handling`: taking, resolving, leaving unresolved, withdrawing, flagging a risk.
+//! * `queries`: the read models, with read-your-writes through `ReadConsistency`.
+//! * `parse`: the request checks the families share.
 
 use std::sync::Arc;
 
