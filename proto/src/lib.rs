@@ -25,6 +25,12 @@ pub mod complaints {
     }
 }
 
+pub mod escalation {
+    pub mod v1 {
+        tonic::include_proto!("redress.escalation.v1");
+    }
+}
+
 pub mod testing {
     pub mod v1 {
         tonic::include_proto!("redress.testing.v1");

@@ -1,0 +1,129 @@
+//! The enumerated categories of the escalation context, each the twin of the protobuf enum of the
+//! same name in `redress.escalation.v1`, without its `UNSPECIFIED` value: a command cannot carry
+//! "unspecified", so no rule has to ask what it would mean.
+
+/// Declares a domain enum and its conversions to and from the protobuf enum of the same name.
+///
+/// `from_proto` matches every protobuf value by name, so adding a value to the schema without
+/// adding it here fails to compile rather than being read as unknown.
+macro_rules! category {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The protobuf enum value of the same name.
+            #[must_use]
+            pub fn to_proto(self) -> i32 {
+                match self {
+                    $( $name::$variant => ::proto::escalation::v1::$name::$variant as i32 ),+
+                }
+            }
+
+            /// The value of the same name; `None` for `UNSPECIFIED` and for a number this build
+            /// does not know (a newer writer's).
+            #[must_use]
+            pub fn from_proto(value: i32) -> Option<$name> {
+                match ::proto::escalation::v1::$name::try_from(value).ok()? {
+                    $( ::proto::escalation::v1::$name::$variant => Some($name::$variant), )+
+                    ::proto::escalation::v1::$name::Unspecified => None,
+                }
+            }
+        }
+    };
+}
+
+category! {
+    /// A ground the independent body can review: how the complaint was handled, never the
+    /// judgement (research §1.5, [C: P18]).
+    pub enum Ground {
+        FailureToFollowProcedures,
+        Discourtesy,
+        FailureToRespondInTimelyManner,
+        FailureToInvestigateProperly,
+        Maladministration,
+    }
+}
+
+category! {
+    /// Something a complainant asks for that the independent body cannot give. Noted and split
+    /// off; it never blocks the in-remit grounds.
+    pub enum OutOfRemitAsk {
+        OverturnJudgement,
+        Compensation,
+        PolicyChange,
+    }
+}
+
+category! {
+    /// Why a request for escalation was refused and recorded as such.
+    pub enum RefusalReason {
+        /// Ofsted has not responded yet: the complaints process is not exhausted.
+        NotExhausted,
+        ComplaintWithdrawn,
+        OutOfTime,
+        /// Another escalation of the same complaint is active.
+        AlreadyActive,
+        /// Every ask was out of remit.
+        NoGroundInRemit,
+    }
+}
+
+category! {
+    /// What the independent body may recommend; `ChangeJudgement` and `Compensation` exist so
+    /// that findings asking for them can be named and refused.
+    pub enum RecommendationKind {
+        Apology,
+        ReconsiderComplaint,
+        ProcessImprovement,
+        StaffTraining,
+        ChangeJudgement,
+        Compensation,
+    }
+}
+
+category! {
+    /// The outcome of the complaint, as copied from the complaints context.
+    pub enum ComplaintOutcome {
+        Upheld,
+        PartiallyUpheld,
+        NotUpheld,
+    }
+}
+
+impl RefusalReason {
+    /// The stable code, e.g. `NOT_EXHAUSTED`.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalReason::NotExhausted => "NOT_EXHAUSTED",
+            RefusalReason::ComplaintWithdrawn => "COMPLAINT_WITHDRAWN",
+            RefusalReason::OutOfTime => "OUT_OF_TIME",
+            RefusalReason::AlreadyActive => "ALREADY_ACTIVE",
+            RefusalReason::NoGroundInRemit => "NO_GROUND_IN_REMIT",
+        }
+    }
+}
+
+impl RecommendationKind {
+    /// Whether the independent body may make this recommendation: never a change of judgement or
+    /// compensation (research §5.6 invariant 7).
+    #[must_use]
+    pub fn in_remit(self) -> bool {
+        !matches!(
+            self,
+            RecommendationKind::ChangeJudgement | RecommendationKind::Compensation
+        )
+    }
+}
