@@ -7,6 +7,55 @@
 
 use std::fmt::Debug;
 
+use jiff::Timestamp;
+
+use crate::grpc::Role;
+
+/// Someone acting, identified by an opaque reference (never a name), with the role the rules
+/// look at. The application sets the role from the authenticated caller or, for a person other
+/// than the caller, from the staff directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub actor_ref: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// An actor with `role`.
+    pub fn new(actor_ref: impl Into<String>, role: Role) -> Actor {
+        Actor {
+            actor_ref: actor_ref.into(),
+            role,
+        }
+    }
+}
+
+/// The machine-readable code of a broken rule, e.g. `OUT_OF_TIME`: stable across releases, used
+/// as the `ErrorInfo.reason` of a gRPC `FAILED_PRECONDITION`.
+pub trait Reason {
+    /// The code, in SCREAMING_SNAKE_CASE.
+    fn reason(&self) -> &'static str;
+}
+
+/// The protobuf form of `at` for an event field. Nanoseconds are normalised to
+/// `0..1_000_000_000`, as the well-known type requires, also before 1970.
+pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
+    let mut seconds = at.as_second();
+    let mut nanos = at.subsec_nanosecond();
+    if nanos < 0 {
+        seconds -= 1;
+        nanos += 1_000_000_000;
+    }
+    prost_types::Timestamp { seconds, nanos }
+}
+
+/// The instant a stored timestamp field holds. A missing or out-of-range value reads as the Unix
+/// epoch: only `decide` writes these fields and it always sets them, and `evolve` must not fail.
+pub fn instant(at: Option<&prost_types::Timestamp>) -> Timestamp {
+    at.and_then(|t| Timestamp::new(t.seconds, t.nanos).ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 /// A domain event that is stored and published as one protobuf message.
 pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The fully qualified protobuf message name, e.g. `redress.complaints.v1.ComplaintSubmitted`.

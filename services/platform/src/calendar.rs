@@ -292,15 +292,22 @@ pub fn local_date(at: Timestamp) -> Date {
     at.to_zoned(LONDON.clone()).date()
 }
 
-/// Only a date at the very edge of what `jiff` can represent (year 9999) fails here, and it can
-/// only come from an operator file; it is reported as out of range.
-fn start_of_day(date: Date) -> Result<Timestamp, CalendarError> {
+/// The first instant of `date` in Europe/London.
+///
+/// # Errors
+/// Only for a date at the very edge of what `jiff` can represent (year 9999), reported as
+/// [`CalendarError::OutOfRange`].
+pub fn start_of_day(date: Date) -> Result<Timestamp, CalendarError> {
     first_instant(date).map_err(|_| CalendarError::OutOfRange { date })
 }
 
-/// The start of the next local day minus 1 ns, never start plus 24 hours: days on which the
-/// clocks change last 23 or 25 hours.
-fn end_of_day(date: Date) -> Result<Timestamp, CalendarError> {
+/// The last instant (23:59:59.999999999) of `date` in Europe/London: the start of the next local
+/// day minus 1 ns, never start plus 24 hours, because days on which the clocks change last 23 or
+/// 25 hours.
+///
+/// # Errors
+/// As [`start_of_day`].
+pub fn end_of_day(date: Date) -> Result<Timestamp, CalendarError> {
     date.tomorrow()
         .and_then(first_instant)
         .and_then(|next| next.checked_sub(SignedDuration::from_nanos(1)))
