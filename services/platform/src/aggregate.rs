@@ -155,6 +155,57 @@ pub fn is_message_named<M: prost::Name>(event_type: &str) -> bool {
         .is_some_and(|name| name == M::NAME)
 }
 
+/// Declares a domain category enum — the twin of the protobuf enum of the same name in module
+/// `$proto`, without its `UNSPECIFIED` value, so a command can never carry "unspecified" — with
+/// `ALL`, `to_proto` and `from_proto`.
+///
+/// `from_proto` matches every protobuf value by name, so a value added to the schema but not to
+/// the domain fails to compile rather than being read as unknown.
+///
+/// ```ignore
+/// platform::category! { v1 => /// Where a concern was raised.
+///     pub enum ConcernChannel { OnSiteLeadInspector, DuringInspectionHelpline, DayAfterContact } }
+/// ```
+#[macro_export]
+macro_rules! category {
+    (
+        $proto:ident =>
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The protobuf enum value of the same name.
+            #[must_use]
+            pub fn to_proto(self) -> i32 {
+                match self {
+                    $( $name::$variant => $proto::$name::$variant as i32 ),+
+                }
+            }
+
+            /// The value of the same name; `None` for `UNSPECIFIED` and for a number this build
+            /// does not know (a newer writer's).
+            #[must_use]
+            pub fn from_proto(value: i32) -> Option<$name> {
+                match $proto::$name::try_from(value).ok()? {
+                    $( $proto::$name::$variant => Some($name::$variant), )+
+                    $proto::$name::Unspecified => None,
+                }
+            }
+        }
+    };
+}
+
 /// Starts a given/when/then test from a history.
 pub fn given<A: Aggregate>(history: impl IntoIterator<Item = A::Event>) -> Given<A> {
     let history: Vec<A::Event> = history.into_iter().collect();

@@ -4,49 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Declares a domain enum and its conversions to and from the protobuf enum of the same name.
-///
-/// `from_proto` matches every protobuf value by name, so adding a value to the schema without
-/// adding it here fails to compile rather than being read as unknown.
-macro_rules! category {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant ),+
-        }
+use super::v1;
 
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The protobuf enum value of the same name.
-            #[must_use]
-            pub fn to_proto(self) -> i32 {
-                match self {
-                    $( $name::$variant => ::proto::complaints::v1::$name::$variant as i32 ),+
-                }
-            }
-
-            /// The value of the same name; `None` for `UNSPECIFIED` and for a number this build
-            /// does not know (a newer writer's).
-            #[must_use]
-            pub fn from_proto(value: i32) -> Option<$name> {
-                match ::proto::complaints::v1::$name::try_from(value).ok()? {
-                    $( ::proto::complaints::v1::$name::$variant => Some($name::$variant), )+
-                    ::proto::complaints::v1::$name::Unspecified => None,
-                }
-            }
-        }
-    };
-}
-
-category! {
+platform::category! {
+    v1 =>
     /// The type of provider or inspection. Selects the pause limit; written in policy files in
     /// snake_case (`schools`, `early_years`, …).
     #[derive(Serialize, Deserialize)]
@@ -64,7 +25,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Grounds for deferring an inspection before on-site work starts (research §2).
     pub enum DeferralReason {
         LeaderUnderInvestigation,
@@ -78,7 +40,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Who initiated a pause: normally the lead inspector; the head or responsible body may ask.
     pub enum PauseInitiator {
         LeadInspector,
@@ -87,7 +50,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why an inspection was paused. The reason itself is health data and stays in the vault.
     pub enum PauseReason {
         LeaderWellbeing,
@@ -96,7 +60,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// The duty desk consulted before a pause.
     pub enum DutyDesk {
         Regional,
@@ -104,7 +69,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// What the formal-complaint window counts from.
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "snake_case")]
@@ -116,7 +82,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why a publication hold was lifted.
     pub enum HoldReleaseReason {
         ResponseIssued,
@@ -124,7 +91,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why publication is taking longer than expected.
     pub enum PublicationDelayReason {
         FormalComplaintOpen,
@@ -135,7 +103,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Whose details a wellbeing contact is.
     pub enum WellbeingContactKind {
         ResponsibleForLeadersWellbeing,
@@ -143,7 +112,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// How an informal concern was raised.
     pub enum ConcernChannel {
         /// To the lead inspector, on site.
@@ -155,7 +125,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// What an informal concern is about.
     pub enum ConcernTopic {
         InspectorConduct,
@@ -167,7 +138,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Where a provider is pointed instead.
     pub enum Redirect {
         OnSiteLeadInspector,
@@ -180,7 +152,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// The rule an intake submission broke, as recorded in the intake log.
     pub enum RejectionReason {
         TooEarly,
@@ -196,7 +169,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Which route brought a formal complaint in.
     pub enum ComplaintRoute {
         DraftStage,
@@ -205,7 +179,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// What a formal complaint asks to be reviewed.
     pub enum ComplaintGround {
         Findings,
@@ -216,7 +191,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why a response deadline was extended.
     pub enum ExtensionReason {
         ComplexComplaint,
@@ -227,7 +203,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// The outcome of a formal complaint.
     pub enum ComplaintOutcome {
         Upheld,
@@ -236,7 +213,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// What a response does about a complaint.
     pub enum Remedy {
         ReportAmended,
@@ -250,7 +228,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why a complainant withdrew.
     pub enum WithdrawalReason {
         ConcernsResolved,
@@ -260,7 +239,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why an answered complaint was closed.
     pub enum ClosureReason {
         EscalationWindowLapsed,
@@ -268,7 +248,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Where a complainant goes after the inspectorate's response.
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "snake_case")]

@@ -2,49 +2,10 @@
 //! same name in `redress.escalation.v1`, without its `UNSPECIFIED` value: a command cannot carry
 //! "unspecified", so no rule has to ask what it would mean.
 
-/// Declares a domain enum and its conversions to and from the protobuf enum of the same name.
-///
-/// `from_proto` matches every protobuf value by name, so adding a value to the schema without
-/// adding it here fails to compile rather than being read as unknown.
-macro_rules! category {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident ),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant ),+
-        }
+use super::v1;
 
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The protobuf enum value of the same name.
-            #[must_use]
-            pub fn to_proto(self) -> i32 {
-                match self {
-                    $( $name::$variant => ::proto::escalation::v1::$name::$variant as i32 ),+
-                }
-            }
-
-            /// The value of the same name; `None` for `UNSPECIFIED` and for a number this build
-            /// does not know (a newer writer's).
-            #[must_use]
-            pub fn from_proto(value: i32) -> Option<$name> {
-                match ::proto::escalation::v1::$name::try_from(value).ok()? {
-                    $( ::proto::escalation::v1::$name::$variant => Some($name::$variant), )+
-                    ::proto::escalation::v1::$name::Unspecified => None,
-                }
-            }
-        }
-    };
-}
-
-category! {
+platform::category! {
+    v1 =>
     /// A ground the independent body can review: how the complaint was handled, never the
     /// judgement (research §1.5, [C: P18]).
     pub enum Ground {
@@ -56,7 +17,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Something a complainant asks for that the independent body cannot give. Noted and split
     /// off; it never blocks the in-remit grounds.
     pub enum OutOfRemitAsk {
@@ -66,7 +28,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// Why a request for escalation was refused and recorded as such.
     pub enum RefusalReason {
         /// Ofsted has not responded yet: the complaints process is not exhausted.
@@ -80,7 +43,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// What the independent body may recommend; `ChangeJudgement` and `Compensation` exist so
     /// that findings asking for them can be named and refused.
     pub enum RecommendationKind {
@@ -93,7 +57,8 @@ category! {
     }
 }
 
-category! {
+platform::category! {
+    v1 =>
     /// The outcome of the complaint, as copied from the complaints context.
     pub enum ComplaintOutcome {
         Upheld,
