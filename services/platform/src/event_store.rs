@@ -407,27 +407,7 @@ impl EventStore {
         &self,
         stream_id: Uuid,
     ) -> Result<(A, u32), ExecuteError<A::Rejection>> {
-        let rows: Vec<(String, i32, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT stream_type, version, event_type, payload FROM events WHERE stream_id = $1 ORDER BY version",
-        )
-        .bind(stream_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("Failed to load a stream"))?;
-        let mut state = A::default();
-        let mut version = 0;
-        for (stream_type, v, event_type, payload) in rows {
-            if stream_type != A::STREAM_TYPE {
-                return Err(ExecuteError::WrongStreamType(stream_id));
-            }
-            let event = A::Event::decode(&event_type, &payload).map_err(|e| {
-                anyhow::Error::new(e)
-                    .context(format!("Failed to decode event {v} of stream {stream_id}"))
-            })?;
-            state = state.evolve(&event);
-            version = v.unsigned_abs();
-        }
-        Ok((state, version))
+        load_from(&self.pool, stream_id).await
     }
 
     /// Runs a command: load, decide, append, with idempotency and bounded retries.
@@ -568,6 +548,147 @@ impl EventStore {
                 Err(ExecuteError::Conflict { expected, actual })
             }
             Err(AppendError::Unexpected(e)) => Err(ExecuteError::Unexpected(e)),
+        }
+    }
+}
+
+/// Folds an aggregate's stream read through `executor` (a pool, or a transaction that must see
+/// its own writes).
+async fn load_from<'e, A: Aggregate>(
+    executor: impl sqlx::PgExecutor<'e>,
+    stream_id: Uuid,
+) -> Result<(A, u32), ExecuteError<A::Rejection>> {
+    let rows: Vec<(String, i32, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT stream_type, version, event_type, payload FROM events WHERE stream_id = $1 ORDER BY version",
+    )
+    .bind(stream_id)
+    .fetch_all(executor)
+    .await
+    .map_err(|e| anyhow::Error::new(e).context("Failed to load a stream"))?;
+    let mut state = A::default();
+    let mut version = 0;
+    for (stream_type, v, event_type, payload) in rows {
+        if stream_type != A::STREAM_TYPE {
+            return Err(ExecuteError::WrongStreamType(stream_id));
+        }
+        let event = A::Event::decode(&event_type, &payload).map_err(|e| {
+            anyhow::Error::new(e)
+                .context(format!("Failed to decode event {v} of stream {stream_id}"))
+        })?;
+        state = state.evolve(&event);
+        version = v.unsigned_abs();
+    }
+    Ok((state, version))
+}
+
+/// Commands run inside a transaction the caller owns, so their events commit together with
+/// whatever else it writes: a consumer's inbox record, or a second command.
+///
+/// There is no idempotency key and no retry here. The caller's transaction is the unit: when a
+/// concurrent writer wins the race the append fails with [`ExecuteError::Conflict`] (the
+/// transaction is then aborted and must be rolled back), and the caller retries it whole; a
+/// consumer does that by redelivering the message, whose inbox record keeps the effect single.
+/// In-process tailers are not woken early; they see these events on their next poll.
+pub mod within {
+    use sqlx::PgConnection;
+    use uuid::Uuid;
+
+    use super::{
+        AppendError, Appended, Applied, ExecuteError, ExpectedVersion, NewEvent, StatementError,
+        StreamAppend, append_one,
+    };
+    use crate::aggregate::Aggregate;
+    use crate::tail::Metadata;
+
+    /// Folds an aggregate's stream as `conn`'s transaction sees it.
+    ///
+    /// # Errors
+    /// As [`super::EventStore::load`].
+    pub async fn load<A: Aggregate>(
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+    ) -> Result<(A, u32), ExecuteError<A::Rejection>> {
+        super::load_from(&mut *conn, stream_id).await
+    }
+
+    /// Loads, decides and appends in `conn`'s transaction. A command that decides no events
+    /// writes nothing and answers the current version.
+    ///
+    /// # Errors
+    /// [`ExecuteError::Rejected`], [`ExecuteError::Conflict`] when another writer appended to
+    /// the stream first, [`ExecuteError::WrongStreamType`], and database errors.
+    pub async fn execute<A: Aggregate>(
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+        command: A::Command,
+        metadata: &Metadata,
+    ) -> Result<Appended, ExecuteError<A::Rejection>> {
+        let (state, version) = load::<A>(conn, stream_id).await?;
+        let events = state.decide(command).map_err(ExecuteError::Rejected)?;
+        if events.is_empty() {
+            return Ok(Appended {
+                stream_id,
+                version,
+                events: Vec::new(),
+                replayed: false,
+            });
+        }
+        let events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+        let expected = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        };
+        append(conn, A::STREAM_TYPE, stream_id, expected, &events, metadata)
+            .await
+            .map_err(|e| match e {
+                AppendError::WrongExpectedVersion { expected, actual } => {
+                    ExecuteError::Conflict { expected, actual }
+                }
+                AppendError::KeyReused => ExecuteError::KeyReused,
+                AppendError::Unexpected(e) => ExecuteError::Unexpected(e),
+            })
+    }
+
+    /// Appends `events` to one stream in `conn`'s transaction.
+    ///
+    /// # Errors
+    /// [`AppendError::WrongExpectedVersion`] when `expected` does not hold (the transaction is
+    /// aborted when a concurrent writer inserted the same version), and database errors.
+    pub async fn append(
+        conn: &mut PgConnection,
+        stream_type: &str,
+        stream_id: Uuid,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<Appended, AppendError> {
+        let stream = StreamAppend {
+            stream_type,
+            stream_id,
+            expected,
+            events,
+        };
+        match append_one(&mut *conn, &stream, metadata, None).await {
+            Ok(Applied::Inserted(appended)) => {
+                metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.to_owned())
+                    .increment(appended.events.len() as u64);
+                Ok(appended)
+            }
+            Ok(Applied::Refused { actual }) => Err(AppendError::WrongExpectedVersion {
+                expected,
+                actual: actual.unwrap_or(0),
+            }),
+            Err(StatementError::Conflict { actual }) => Err(AppendError::WrongExpectedVersion {
+                expected,
+                actual: actual.unwrap_or(0),
+            }),
+            Ok(Applied::KeyRecorded) => Err(AppendError::Unexpected(anyhow::anyhow!(
+                "an append without a key reported a recorded key"
+            ))),
+            Err(StatementError::Database(e)) => {
+                Err(e.context("Failed to append events in a transaction").into())
+            }
         }
     }
 }

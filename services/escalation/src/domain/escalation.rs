@@ -138,6 +138,7 @@ pub struct Escalation {
     status: Status,
     escalation_id: Uuid,
     complaint_id: Uuid,
+    case_ref: String,
     grounds: BTreeSet<Ground>,
     out_of_remit: BTreeSet<OutOfRemitAsk>,
     adjudicator_ref: Option<String>,
@@ -150,6 +151,7 @@ impl Default for Escalation {
             status: Status::New,
             escalation_id: Uuid::nil(),
             complaint_id: Uuid::nil(),
+            case_ref: String::new(),
             grounds: BTreeSet::new(),
             out_of_remit: BTreeSet::new(),
             adjudicator_ref: None,
@@ -169,6 +171,11 @@ impl Escalation {
 
     pub fn complaint_id(&self) -> Uuid {
         self.complaint_id
+    }
+
+    /// The reference the independent body knows the case by; empty before the request.
+    pub fn case_ref(&self) -> &str {
+        &self.case_ref
     }
 
     /// The in-remit grounds requested.
@@ -473,6 +480,7 @@ impl platform::aggregate::Aggregate for Escalation {
                         declined_by_ref: by.actor_ref,
                         reason_ref,
                         declined_at: stamp(now),
+                        complaint_id: self.complaint_id.to_string(),
                     },
                 )])
             }
@@ -562,7 +570,7 @@ impl platform::aggregate::Aggregate for Escalation {
                 now,
             } => {
                 require(&by, OWNER)?;
-                self.pending(&recommendation_id)?;
+                let kind = self.pending(&recommendation_id)?;
                 if planned_action_ref.trim().is_empty() {
                     return Err(Rejection::PlannedActionRequired);
                 }
@@ -581,6 +589,8 @@ impl platform::aggregate::Aggregate for Escalation {
                         accepted_by_ref: by.actor_ref,
                         accepted_at: stamp(now),
                         policy_version: policy.version().to_owned(),
+                        kind: kind.map_or(0, RecommendationKind::to_proto),
+                        complaint_id: self.complaint_id.to_string(),
                     },
                 )])
             }
@@ -658,6 +668,7 @@ impl platform::aggregate::Aggregate for Escalation {
                     escalation_id: id,
                     closed_by_ref: by.actor_ref,
                     closed_at: stamp(now),
+                    complaint_id: self.complaint_id.to_string(),
                 })])
             }
             Command::Withdraw { by, now } => {
@@ -669,6 +680,7 @@ impl platform::aggregate::Aggregate for Escalation {
                             escalation_id: id,
                             withdrawn_by_ref: by.actor_ref,
                             withdrawn_at: stamp(now),
+                            complaint_id: self.complaint_id.to_string(),
                         })])
                     }
                     status => Err(Rejection::WrongState(status)),
@@ -683,6 +695,7 @@ impl platform::aggregate::Aggregate for Escalation {
                 self.status = Status::Requested;
                 self.escalation_id = parse_id(&e.escalation_id);
                 self.complaint_id = parse_id(&e.complaint_id);
+                self.case_ref.clone_from(&e.case_ref);
                 self.grounds = e
                     .grounds
                     .iter()
@@ -815,6 +828,7 @@ impl Escalation {
             window_closes_at: stamp(window_closes_at),
             policy_version: policy.version().to_owned(),
             calendar_version,
+            case_ref: case_ref(escalation_id, now),
         })];
         if !asks.is_empty() {
             events.push(Event::OutOfRemitNoted(v1::OutOfRemitElementsNoted {
@@ -848,11 +862,12 @@ impl Escalation {
             .ok_or_else(|| Rejection::UnknownRecommendation(recommendation_id.to_owned()))
     }
 
-    /// The recommendation, which must still await a decision.
-    fn pending(&self, recommendation_id: &str) -> Result<(), Rejection> {
+    /// The recommendation's kind, when it still awaits a decision.
+    fn pending(&self, recommendation_id: &str) -> Result<Option<RecommendationKind>, Rejection> {
         self.expect(Status::FindingsIssued)?;
-        match self.recommendation(recommendation_id)?.decision {
-            Decision::Pending => Ok(()),
+        let recommendation = self.recommendation(recommendation_id)?;
+        match recommendation.decision {
+            Decision::Pending => Ok(recommendation.kind),
             _ => Err(Rejection::RecommendationAlreadyDecided(
                 recommendation_id.to_owned(),
             )),
@@ -864,6 +879,21 @@ impl Escalation {
             rec.decision = decision;
         }
     }
+}
+
+/// The opaque reference the independent body and Ofsted quote for an escalation:
+/// `ESC-<year>-<8 characters>`, the year of the request in Europe/London and 40 of the
+/// escalation id's random bits in Crockford base 32 (no I, L, O or U, so it reads aloud). It says
+/// nothing about the provider or the complaint.
+#[must_use]
+pub fn case_ref(escalation_id: Uuid, requested_at: Timestamp) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let bits = escalation_id.as_u128() & ((1 << 40) - 1);
+    let code: String = (0..8)
+        .rev()
+        .map(|i| char::from(ALPHABET[((bits >> (i * 5)) & 31) as usize]))
+        .collect();
+    format!("ESC-{}-{code}", super::local_date(requested_at).year())
 }
 
 /// An id as events carry it; an invalid one reads as the nil UUID.

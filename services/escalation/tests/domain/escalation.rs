@@ -31,6 +31,7 @@ fn requested_event(grounds: &[Ground]) -> Event {
         window_closes_at: ts(window_closes_at()),
         policy_version: POLICY.into(),
         calendar_version: CALENDAR_VERSION.into(),
+        case_ref: CASE_REF.into(),
     })
 }
 
@@ -233,6 +234,7 @@ fn the_independent_body_declines_a_referral_and_that_is_final() {
                 declined_by_ref: ICASO.into(),
                 reason_ref: "icaso:reason-1".into(),
                 declined_at: ts(at),
+                complaint_id: COMPLAINT.to_string(),
             },
         )]);
     assert_eq!(state.status(), Status::DeclinedByIndependentBody);
@@ -456,6 +458,8 @@ fn accepting_a_recommendation_records_the_planned_action_and_due_date() {
             accepted_by_ref: OWNER.into(),
             accepted_at: ts(london(2025, 10, 1, 9, 0)),
             policy_version: POLICY.into(),
+            kind: RecommendationKind::Apology.to_proto(),
+            complaint_id: COMPLAINT.to_string(),
         })]);
     assert_eq!(
         state.recommendations()["R1"].decision,
@@ -576,6 +580,7 @@ fn findings_without_recommendations_can_be_closed() {
             escalation_id: ESC.to_string(),
             closed_by_ref: OWNER.into(),
             closed_at: ts(london(2025, 12, 1, 9, 0)),
+            complaint_id: COMPLAINT.to_string(),
         })]);
     assert_eq!(state.status(), Status::Closed);
     assert!(!state.status().is_active());
@@ -632,6 +637,7 @@ fn the_complainant_withdraws_before_the_findings() {
                 escalation_id: ESC.to_string(),
                 withdrawn_by_ref: HEAD.into(),
                 withdrawn_at: ts(london(2025, 8, 1, 9, 0)),
+                complaint_id: COMPLAINT.to_string(),
             },
         )]);
         assert_eq!(state.status(), Status::Withdrawn);

@@ -82,6 +82,8 @@ pub fn policy_with(version: &str, changes: serde_json::Value) -> Arc<Policy> {
 pub const INS: Uuid = Uuid::from_u128(0x1000_0001);
 pub const COMPLAINT: Uuid = Uuid::from_u128(0x2000_0001);
 pub const ESC: Uuid = Uuid::from_u128(0x6000_0001);
+/// `ESC`'s case reference for a request made in 2025.
+pub const CASE_REF: &str = "ESC-2025-01G00001";
 
 pub const HEAD: &str = "vault:provider-rep-1";
 pub const ICASO: &str = "icaso:case-officer-1";
@@ -130,6 +132,7 @@ pub fn response_recorded() -> v1::ComplaintResponseRecorded {
         escalation_window_closes_at: ts(window_closes_at()),
         policy_version: COMPLAINTS_POLICY.into(),
         calendar_version: CALENDAR_VERSION.into(),
+        response_doc_ref: "doc:response-1".into(),
     }
 }
 

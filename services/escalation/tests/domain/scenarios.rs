@@ -91,6 +91,7 @@ fn s9_variant_an_overdue_response_is_escalated_when_the_policy_allows() {
             window_closes_at: ts(end_of(2025, 11, 14)),
             policy_version: "escalation-overdue".into(),
             calendar_version: String::new(),
+            case_ref: CASE_REF.into(),
         })]);
     request.now = end_of(2025, 11, 14) + jiff::SignedDuration::from_nanos(1);
     let events = history([Command::Request(request)]);
@@ -108,6 +109,7 @@ fn s10_grounds_are_split_and_the_case_file_is_read_only_after_acceptance() {
         escalation_window_closes_at: ts(end_of(2025, 11, 14)),
         policy_version: COMPLAINTS_POLICY.into(),
         calendar_version: CALENDAR_VERSION.into(),
+        response_doc_ref: "doc:response-1".into(),
     });
     let at = london(2025, 9, 1, 10, 0);
     let mut request = s4_request(facts, at);
@@ -130,6 +132,7 @@ fn s10_grounds_are_split_and_the_case_file_is_read_only_after_acceptance() {
                 window_closes_at: ts(end_of(2025, 11, 14)),
                 policy_version: POLICY.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                case_ref: CASE_REF.into(),
             }),
             Event::OutOfRemitNoted(v1::OutOfRemitElementsNoted {
                 escalation_id: ESC.to_string(),
@@ -214,6 +217,7 @@ fn s11_one_recommendation_accepted_and_one_declined_with_a_published_reason() {
             escalation_id: ESC.to_string(),
             closed_by_ref: OWNER.into(),
             closed_at: ts(london(2025, 12, 1, 9, 0)),
+            complaint_id: COMPLAINT.to_string(),
         })]);
     assert_eq!(state.status(), Status::Closed);
 }
