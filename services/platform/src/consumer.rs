@@ -114,6 +114,25 @@ impl ConsumerSpec {
     }
 }
 
+/// Creates the durable consumer `spec` describes, or brings an existing one to these settings,
+/// without running it: for consumers another party reads (the independent body's). Idempotent.
+///
+/// # Errors
+/// When the stream does not exist or the server refuses the settings.
+pub async fn ensure_consumer(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+) -> anyhow::Result<jetstream::consumer::Consumer<pull::Config>> {
+    let stream = js
+        .get_stream(&spec.stream)
+        .await
+        .map_err(|e| anyhow::anyhow!("Failed to find stream {}: {e}", spec.stream))?;
+    stream
+        .create_consumer(spec.config())
+        .await
+        .map_err(|e| anyhow::anyhow!("Failed to create consumer {}: {e}", spec.durable))
+}
+
 /// What happened to one message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -145,14 +164,7 @@ impl<H: Handler> Consumer<H> {
         spec: ConsumerSpec,
         handler: H,
     ) -> anyhow::Result<Self> {
-        let stream = js
-            .get_stream(&spec.stream)
-            .await
-            .map_err(|e| anyhow::anyhow!("Failed to find stream {}: {e}", spec.stream))?;
-        let consumer = stream
-            .create_consumer(spec.config())
-            .await
-            .map_err(|e| anyhow::anyhow!("Failed to create consumer {}: {e}", spec.durable))?;
+        let consumer = ensure_consumer(js, &spec).await?;
         Ok(Consumer {
             pool,
             consumer,
@@ -166,7 +178,7 @@ impl<H: Handler> Consumer<H> {
     /// # Errors
     /// Never for message failures (they are retried or parked); only when the server keeps
     /// refusing to deliver.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         while !shutdown.is_cancelled() {
             let mut messages = match self.consumer.messages().await {
                 Ok(messages) => messages,

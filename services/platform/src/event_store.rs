@@ -386,15 +386,7 @@ impl EventStore {
         stream_id: Uuid,
         after_version: u32,
     ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
-        );
-        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(stream_id)
-            .bind(i32::try_from(after_version).unwrap_or(i32::MAX))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(RecordedEvent::from).collect())
+        read_stream_from(&self.pool, stream_id, after_version).await
     }
 
     /// Folds an aggregate's stream into its state. A stream that does not exist gives the
@@ -552,6 +544,23 @@ impl EventStore {
     }
 }
 
+/// Every event of a stream after `after_version`, read through `executor`.
+async fn read_stream_from<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    stream_id: Uuid,
+    after_version: u32,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(stream_id)
+        .bind(i32::try_from(after_version).unwrap_or(i32::MAX))
+        .fetch_all(executor)
+        .await?;
+    Ok(rows.into_iter().map(RecordedEvent::from).collect())
+}
+
 /// Folds an aggregate's stream read through `executor` (a pool, or a transaction that must see
 /// its own writes).
 async fn load_from<'e, A: Aggregate>(
@@ -599,6 +608,18 @@ pub mod within {
     };
     use crate::aggregate::Aggregate;
     use crate::tail::Metadata;
+
+    /// Every event of a stream after `after_version`, as `conn`'s transaction sees it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn read_stream(
+        conn: &mut PgConnection,
+        stream_id: Uuid,
+        after_version: u32,
+    ) -> Result<Vec<crate::tail::RecordedEvent>, sqlx::Error> {
+        super::read_stream_from(&mut *conn, stream_id, after_version).await
+    }
 
     /// Folds an aggregate's stream as `conn`'s transaction sees it.
     ///

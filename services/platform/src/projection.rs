@@ -36,6 +36,14 @@ pub trait Projection: Send + Sync + 'static {
     /// the search path).
     fn create_tables(&self) -> &'static str;
 
+    /// Whether the projection may be replayed from the start of the log. A read model may; a
+    /// translator whose output is itself durable and numbered (the independent body's feed, appended
+    /// to the log as it goes) must not, or its output would be written twice. For such a
+    /// projection a changed `version()` stops the service at start and `rebuild` is refused.
+    fn rebuildable(&self) -> bool {
+        true
+    }
+
     /// Applies events, in log order, inside the runner's transaction.
     fn apply(
         &self,
@@ -122,6 +130,14 @@ impl<P: Projection> ProjectionRunner<P> {
                 tx.commit().await?;
             }
             Some(version) if version == self.projection.version() => tx.commit().await?,
+            Some(version) if !self.projection.rebuildable() => {
+                anyhow::bail!(
+                    "projection {} is at version {version} but the code is at {}, and it cannot be rebuilt: \
+                     its output is durable; migrate it explicitly",
+                    self.projection.name(),
+                    self.projection.version()
+                );
+            }
             Some(version) => {
                 tx.commit().await?;
                 tracing::info!(
@@ -272,6 +288,11 @@ impl<P: Projection> ProjectionRunner<P> {
     /// # Errors
     /// Database errors and errors from `apply`; the live tables are untouched then.
     pub async fn rebuild(&self, mut progress: impl FnMut(RebuildProgress)) -> anyhow::Result<u64> {
+        anyhow::ensure!(
+            self.projection.rebuildable(),
+            "projection {} cannot be rebuilt: its output is durable",
+            self.projection.name()
+        );
         let started = Instant::now();
         let scratch = format!(
             "{}_rebuild_{}",

@@ -6,7 +6,15 @@
 //! acknowledged. A relay that dies after an acknowledgement but before its checkpoint moved
 //! republishes those events on restart; JetStream drops them as duplicates inside the stream's
 //! duplicate window, and consumers de-duplicate by event id beyond it.
+//!
+//! What a relay publishes, where, and with which headers is its [`Route`]: by default every
+//! event to the service's own stream ([`Route::service_stream`]). A service may run several
+//! relays over one log, each with its own name (its checkpoint and leader lock) and route — the
+//! escalation service publishes its independent-body feed, a stream of its log, to a stream of
+//! its own that way. Events a route skips count as done for its checkpoint.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -22,8 +30,54 @@ use crate::pg::Xid8;
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
 use crate::telemetry;
 
-/// The checkpoint row of the relay.
-const CHECKPOINT: &str = "relay";
+/// Where one event goes.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub subject: String,
+    pub headers: HeaderMap,
+    /// JetStream's deduplication id.
+    pub message_id: String,
+}
+
+type RouteFn = dyn Fn(&RecordedEvent) -> Option<Outgoing> + Send + Sync;
+
+/// Decides, for each event of the log, whether a relay publishes it and how. `None` skips it.
+#[derive(Clone)]
+pub struct Route(Arc<RouteFn>);
+
+impl Route {
+    /// A route from a function.
+    pub fn new(route: impl Fn(&RecordedEvent) -> Option<Outgoing> + Send + Sync + 'static) -> Self {
+        Route(Arc::new(route))
+    }
+
+    /// Every event whose stream type is not in `skipped`, to `<service>.<event>.<stream id>` with
+    /// [`event_headers`] and `Nats-Msg-Id` = event id.
+    pub fn service_stream(service: &str, namespace: Namespace, skipped: &[&str]) -> Self {
+        let service = service.to_owned();
+        let skipped: Vec<String> = skipped.iter().map(|s| (*s).to_owned()).collect();
+        Route::new(move |event| {
+            if skipped.contains(&event.stream_type) {
+                return None;
+            }
+            Some(Outgoing {
+                subject: namespace.event_subject(&service, &event.event_type, &event.stream_id),
+                headers: event_headers(event, &service),
+                message_id: event.event_id.to_string(),
+            })
+        })
+    }
+
+    fn outgoing(&self, event: &RecordedEvent) -> Option<Outgoing> {
+        (self.0)(event)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Route")
+    }
+}
 
 /// How a relay publishes.
 #[derive(Clone, Debug)]
@@ -31,6 +85,9 @@ pub struct RelayConfig {
     /// The service whose log this is, e.g. `complaints`.
     pub service: String,
     pub namespace: Namespace,
+    /// The relay's checkpoint row and leader-lock name: `relay` for the service's own stream.
+    pub name: String,
+    pub route: Route,
     /// Publishes awaiting acknowledgement at once.
     pub max_in_flight: usize,
     /// Longest wait between polls when nothing wakes the relay.
@@ -40,10 +97,13 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
+    /// The relay of every event to the service's own stream.
     pub fn new(service: &str, namespace: Namespace) -> Self {
         RelayConfig {
             service: service.to_owned(),
+            route: Route::service_stream(service, namespace.clone(), &[]),
             namespace,
+            name: "relay".to_owned(),
             max_in_flight: 256,
             idle_poll: Duration::from_millis(100),
             retry_delay: Duration::from_secs(1),
@@ -113,9 +173,10 @@ impl Relay {
         loop {
             let ready = catch_up.ready(&self.pool).await?;
             let (next, count) = self.publish_page(checkpoint).await?;
+            let idle = next == checkpoint;
             checkpoint = next;
             published += count;
-            if count == 0 {
+            if idle {
                 if ready {
                     break;
                 }
@@ -135,13 +196,14 @@ impl Relay {
         let Some(mut lock) = self.try_lead().await? else {
             return Ok(false);
         };
-        tracing::info!(service = %self.config.service, "relay is leading");
+        tracing::info!(service = %self.config.service, relay = %self.config.name, "relay is leading");
         let mut checkpoint = self.checkpoint().await?;
         let result = async {
             loop {
-                let (next, count) = self.publish_page(checkpoint).await?;
+                let (next, _) = self.publish_page(checkpoint).await?;
+                let progressed = next != checkpoint;
                 checkpoint = next;
-                if count > 0 {
+                if progressed {
                     wakeup.progressed();
                     continue;
                 }
@@ -162,11 +224,13 @@ impl Relay {
     /// that connection, so a relay that dies or drops it — on any path — lets another lead.
     async fn try_lead(&self) -> anyhow::Result<Option<PgConnection>> {
         let mut conn = self.pool.acquire().await?.detach();
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('redress.relay.' || $1))")
-                .bind(&self.config.service)
-                .fetch_one(&mut conn)
-                .await?;
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('redress.' || $1 || '.' || $2))",
+        )
+        .bind(&self.config.name)
+        .bind(&self.config.service)
+        .fetch_one(&mut conn)
+        .await?;
         Ok(locked.then_some(conn))
     }
 
@@ -180,11 +244,11 @@ impl Relay {
     /// # Errors
     /// Database errors.
     pub async fn checkpoint(&self) -> anyhow::Result<Position> {
-        load_checkpoint(&self.pool, CHECKPOINT).await
+        load_checkpoint(&self.pool, &self.config.name).await
     }
 
     /// Publishes up to one page after `from`; returns the new checkpoint and how many events
-    /// were acknowledged. The checkpoint is saved before returning, also on failure.
+    /// were published and acknowledged (skipped ones move the checkpoint but are not counted). The checkpoint is saved before returning, also on failure.
     #[tracing::instrument(skip_all, fields(service = %self.config.service, from = %from))]
     async fn publish_page(&self, from: Position) -> anyhow::Result<(Position, usize)> {
         let limit = i64::try_from(self.config.max_in_flight * 4).unwrap_or(1024);
@@ -192,16 +256,16 @@ impl Relay {
         if page.is_empty() {
             return Ok((from, 0));
         }
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight: FuturesOrdered<InFlight<'_>> = FuturesOrdered::new();
         let mut acked = from;
         let mut count = 0;
         let mut failure = None;
         for event in &page {
             while in_flight.len() >= self.config.max_in_flight {
                 match next_ack(&mut in_flight).await {
-                    Ok(position) => {
+                    Ok((position, published)) => {
                         acked = position;
-                        count += 1;
+                        count += usize::from(published);
                     }
                     Err(e) => {
                         failure = Some(e);
@@ -212,8 +276,14 @@ impl Relay {
             if failure.is_some() {
                 break;
             }
-            match self.send(event).await {
-                Ok(ack) => in_flight.push_back(async move { (event.position, ack.await) }),
+            let Some(outgoing) = self.config.route.outgoing(event) else {
+                in_flight.push_back(Box::pin(async move { (event.position, None) }));
+                continue;
+            };
+            match self.send(event, outgoing).await {
+                Ok(ack) => {
+                    in_flight.push_back(Box::pin(async move { (event.position, Some(ack.await)) }))
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -222,9 +292,9 @@ impl Relay {
         }
         while failure.is_none() && !in_flight.is_empty() {
             match next_ack(&mut in_flight).await {
-                Ok(position) => {
+                Ok((position, published)) => {
                     acked = position;
-                    count += 1;
+                    count += usize::from(published);
                 }
                 Err(e) => failure = Some(e),
             }
@@ -234,8 +304,8 @@ impl Relay {
             anyhow::anyhow!("failpoint relay::after_ack_before_checkpoint")
         ));
         if acked != from {
-            save_checkpoint(&self.pool, CHECKPOINT, acked).await?;
-            metrics::counter!("redress_relay_published_total", "service" => self.config.service.clone())
+            save_checkpoint(&self.pool, &self.config.name, acked).await?;
+            metrics::counter!("redress_relay_published_total", "service" => self.config.service.clone(), "relay" => self.config.name.clone())
                 .increment(count as u64);
         }
         match failure {
@@ -244,7 +314,11 @@ impl Relay {
         }
     }
 
-    async fn send(&self, event: &RecordedEvent) -> anyhow::Result<PublishAckFuture> {
+    async fn send(
+        &self,
+        event: &RecordedEvent,
+        outgoing: Outgoing,
+    ) -> anyhow::Result<PublishAckFuture> {
         let span = tracing::info_span!("relay.publish", event_id = %event.event_id, event_type = %event.event_type);
         if let Some(traceparent) = &event.metadata.traceparent {
             let context = telemetry::TraceContext {
@@ -254,12 +328,11 @@ impl Relay {
             telemetry::set_parent_from_trace_context(&span, &context);
         }
         let _entered = span.enter();
-        let subject = self.config.namespace.event_subject(
-            &self.config.service,
-            &event.event_type,
-            &event.stream_id,
-        );
-        let mut headers = event_headers(event, &self.config.service);
+        let Outgoing {
+            subject,
+            mut headers,
+            message_id,
+        } = outgoing;
         match telemetry::current_trace_context() {
             Some(context) => telemetry::inject_nats_headers(&context, &mut headers),
             None => {
@@ -271,7 +344,7 @@ impl Relay {
         let message = PublishMessage::build()
             .payload(event.payload.clone().into())
             .headers(headers)
-            .message_id(event.event_id.to_string());
+            .message_id(message_id);
         self.js
             .send_publish(subject, message)
             .await
@@ -288,27 +361,38 @@ impl Relay {
         .fetch_one(&self.pool)
         .await;
         if let Ok((count, lag)) = backlog {
-            let service = self.config.service.clone();
-            metrics::gauge!("redress_relay_backlog_events", "service" => service.clone())
+            let (service, relay) = (self.config.service.clone(), self.config.name.clone());
+            metrics::gauge!("redress_relay_backlog_events", "service" => service.clone(), "relay" => relay.clone())
                 .set(count as f64);
-            metrics::gauge!("redress_relay_lag_seconds", "service" => service)
+            metrics::gauge!("redress_relay_lag_seconds", "service" => service, "relay" => relay)
                 .set(lag.unwrap_or(0.0));
         }
     }
 }
 
-async fn next_ack<F>(in_flight: &mut FuturesOrdered<F>) -> anyhow::Result<Position>
-where
-    F: Future<
-        Output = (
-            Position,
-            Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
-        ),
+/// A publish awaiting its acknowledgement, or an event the route skipped (`None`).
+type InFlight<'a> = std::pin::Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    Position,
+                    Option<
+                        Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+                    >,
+                ),
+            > + Send
+            + 'a,
     >,
-{
+>;
+
+/// The next settled position, and whether it was published (not skipped).
+async fn next_ack(
+    in_flight: &mut FuturesOrdered<InFlight<'_>>,
+) -> anyhow::Result<(Position, bool)> {
     match in_flight.next().await {
-        Some((position, Ok(_ack))) => Ok(position),
-        Some((position, Err(e))) => Err(anyhow::anyhow!(
+        Some((position, None)) => Ok((position, false)),
+        Some((position, Some(Ok(_)))) => Ok((position, true)),
+        Some((position, Some(Err(e)))) => Err(anyhow::anyhow!(
             "JetStream did not acknowledge the event at {position}: {e}"
         )),
         None => Err(anyhow::anyhow!("no publish in flight")),

@@ -67,6 +67,35 @@ platform::category! {
     }
 }
 
+platform::category! {
+    v1 =>
+    /// The inspection remit of the complaint, as the complaints context reports it.
+    pub enum Remit {
+        Schools,
+        EarlyYears,
+        FurtherEducationAndSkills,
+        SocialCare,
+        LocalAuthorityChildrensServices,
+        Cafcass,
+        JointTargetedAreaInspection,
+        AreaSend,
+        InitialTeacherEducation,
+    }
+}
+
+platform::category! {
+    v1 =>
+    /// What a document of the case file is.
+    pub enum DocumentKind {
+        /// The complaint and its evidence, as submitted.
+        Complaint,
+        /// Information the complainant added before the response.
+        AdditionalInformation,
+        /// Ofsted's response letter.
+        Response,
+    }
+}
+
 impl RefusalReason {
     /// The stable code, e.g. `NOT_EXHAUSTED`.
     #[must_use]

@@ -9,9 +9,11 @@
 //!
 //! # Layout
 //! * [`escalation`]: `Escalation`, from the request to closure or withdrawal.
+//! * [`complaint_record`]: `ComplaintRecord`, the complaint facts copied from the complaints
+//!   context, and the guard of one active escalation per complaint.
 //! * [`policy`]: `Policy` and `PolicySet`, the application window and the closure rule.
 //! * The categories (`Ground`, `OutOfRemitAsk`, `RefusalReason`, `RecommendationKind`,
-//!   `ComplaintOutcome`) are re-exported here.
+//!   `ComplaintOutcome`, `Remit`, `DocumentKind`) are re-exported here.
 //!
 //! # Conventions
 //! * An event's timestamps and ids are always set by `decide`; `evolve` reads a missing or invalid
@@ -25,6 +27,7 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+pub mod complaint_record;
 pub mod escalation;
 pub mod policy;
 
@@ -35,6 +38,20 @@ pub use platform::aggregate::{Actor, Reason, instant, timestamp};
 pub(crate) use platform::calendar::local_date;
 pub use platform::grpc::Role;
 pub use proto::escalation::v1;
+
+/// The opaque id under which the feed announces a case-file document and the case file returns
+/// it: `doc-` and 16 hex digits of SHA-256 over the escalation id and the document reference.
+/// Stable for one escalation, unlinkable across escalations, and no reference is revealed.
+#[must_use]
+pub fn document_id(escalation_id: uuid::Uuid, doc_ref: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(escalation_id.as_bytes());
+    hash.update(doc_ref.as_bytes());
+    let digest = hash.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("doc-{hex}")
+}
 
 /// `Some(timestamp)` for an event field.
 pub(crate) fn stamp(at: Timestamp) -> Option<prost_types::Timestamp> {

@@ -206,3 +206,156 @@ pub fn uuid(field: &str, value: &str) -> Result<Uuid, Violation> {
     }
     Ok(parsed)
 }
+
+/// An optional free-text field: empty means absent; otherwise as [`required_text`].
+///
+/// # Errors
+/// As [`required_text`] for a non-empty value.
+pub fn optional_text(
+    field: &str,
+    value: impl Into<String>,
+    max_chars: usize,
+) -> Result<Option<String>, Violation> {
+    let value = value.into();
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        required_text(field, value, max_chars).map(Some)
+    }
+}
+
+/// An enumerated category from its protobuf number: known to this build and not UNSPECIFIED.
+///
+/// # Errors
+/// A [`Violation`] of `field` for 0 or a number `from_proto` does not know.
+pub fn category<T>(
+    field: &str,
+    value: i32,
+    from_proto: fn(i32) -> Option<T>,
+) -> Result<T, Violation> {
+    from_proto(value)
+        .ok_or_else(|| Violation::new(field, "must be one of the listed values, not UNSPECIFIED"))
+}
+
+/// A set of categories from a repeated enum field: each known, none twice, at most `max`.
+/// Records every violation (indexed, `grounds[2]`) and answers `None` if there was one.
+pub fn categories<T: Ord + Copy>(
+    violations: &mut FieldViolations,
+    field: &str,
+    values: &[i32],
+    max: usize,
+    from_proto: fn(i32) -> Option<T>,
+) -> Option<std::collections::BTreeSet<T>> {
+    if values.len() > max {
+        violations.push(field, format!("must have at most {max} values"));
+        return None;
+    }
+    let mut set = std::collections::BTreeSet::new();
+    let mut ok = true;
+    for (i, value) in values.iter().enumerate() {
+        match category(&format!("{field}[{i}]"), *value, from_proto) {
+            Ok(v) if set.insert(v) => {}
+            Ok(_) => {
+                violations.push(format!("{field}[{i}]"), "must not repeat a value");
+                ok = false;
+            }
+            Err(violation) => {
+                violations.push(violation.field, violation.description);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(set)
+}
+
+/// The idempotency key of a command: `request_id`, scoped to the caller, with a hash of the
+/// whole request under its full method name, so a reuse with a different request is detected.
+pub fn command_key(
+    violations: &mut FieldViolations,
+    caller: &super::Principal,
+    method: &str,
+    request_id: &str,
+    request: &impl prost::Message,
+) -> Option<crate::event_store::CommandKey> {
+    violations.check(
+        crate::event_store::CommandKey::new(
+            &caller.subject,
+            request_id,
+            method,
+            &request.encode_to_vec(),
+        )
+        .map_err(|why| Violation::new("request_id", why)),
+    )
+}
+
+/// How long a query waits for its consistency position, and for which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Consistency {
+    pub at_least: Option<crate::tail::Position>,
+    pub max_wait: std::time::Duration,
+}
+
+/// A query's `ReadConsistency`, its wait capped at `cap` (zero asks for the cap).
+pub fn consistency(
+    consistency: Option<proto::common::v1::ReadConsistency>,
+    cap: std::time::Duration,
+) -> Consistency {
+    let consistency = consistency.unwrap_or_default();
+    let asked = std::time::Duration::from_millis(u64::from(consistency.max_wait_ms));
+    Consistency {
+        at_least: consistency.at_least.map(crate::tail::Position::from),
+        max_wait: if asked.is_zero() { cap } else { asked.min(cap) },
+    }
+}
+
+/// A checked page request over rows keyed by time-ordered UUIDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Rows after this key (the previous page's last).
+    pub after: Option<Uuid>,
+    pub size: u32,
+}
+
+/// Largest page.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// `page_size` (0 means [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`]) and `page_token` (empty,
+/// or a previous answer's `next_page_token`).
+pub fn page(violations: &mut FieldViolations, size: u32, token: &str) -> Option<Page> {
+    let size = match size {
+        0 => Some(DEFAULT_PAGE_SIZE),
+        1..=MAX_PAGE_SIZE => Some(size),
+        _ => {
+            violations.push("page_size", format!("must be at most {MAX_PAGE_SIZE}"));
+            None
+        }
+    };
+    let after = match token {
+        "" => Some(None),
+        token => violations.check(uuid("page_token", token).map(Some).map_err(|_| {
+            Violation::new(
+                "page_token",
+                "must be a next_page_token from a previous answer",
+            )
+        })),
+    };
+    Some(Page {
+        after: after?,
+        size: size?,
+    })
+}
+
+/// One page of rows fetched with `limit = size + 1`: truncated to the page, with the next
+/// page's token (the last row's key) when there was more.
+pub fn paged<T>(mut rows: Vec<T>, page: Page, key: impl Fn(&T) -> Uuid) -> (Vec<T>, String) {
+    let size = page.size as usize;
+    if rows.len() > size {
+        rows.truncate(size);
+        let token = rows.last().map(|r| key(r).to_string()).unwrap_or_default();
+        (rows, token)
+    } else {
+        (rows, String::new())
+    }
+}
