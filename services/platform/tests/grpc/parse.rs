@@ -172,3 +172,48 @@ fn a_single_violation_converts_to_invalid_argument() {
         .expect("A google.rpc.BadRequest.");
     assert_eq!(bad_request.field_violations.len(), 1);
 }
+
+#[test]
+fn categories_report_each_unknown_and_repeated_value_by_index() {
+    use platform::grpc::parse::{FieldViolations, categories};
+    let known = |v: i32| (1..=3).contains(&v).then_some(v);
+    let mut v = FieldViolations::new();
+    assert_eq!(
+        categories(&mut v, "grounds", &[1, 2], 5, known),
+        Some([1, 2].into_iter().collect())
+    );
+    assert!(v.is_empty());
+    assert_eq!(categories(&mut v, "grounds", &[1, 0, 1, 9], 5, known), None);
+    let fields: Vec<&str> = v.violations().iter().map(|x| x.field.as_str()).collect();
+    assert_eq!(fields, ["grounds[1]", "grounds[2]", "grounds[3]"]);
+    let mut v = FieldViolations::new();
+    assert_eq!(categories(&mut v, "grounds", &[1; 6], 5, known), None);
+    assert_eq!(v.violations()[0].field, "grounds");
+}
+
+#[test]
+fn a_page_defaults_caps_and_checks_its_token() {
+    use platform::grpc::parse::{DEFAULT_PAGE_SIZE, FieldViolations, Page, page, paged};
+    let mut v = FieldViolations::new();
+    assert_eq!(
+        page(&mut v, 0, ""),
+        Some(Page {
+            after: None,
+            size: DEFAULT_PAGE_SIZE
+        })
+    );
+    assert_eq!(page(&mut v, 101, "not-a-token"), None);
+    let fields: Vec<&str> = v.violations().iter().map(|x| x.field.as_str()).collect();
+    assert_eq!(fields, ["page_size", "page_token"]);
+    let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    let two = Page {
+        after: None,
+        size: 2,
+    };
+    let (rows, token) = paged(ids.clone(), two, |id| *id);
+    assert_eq!(rows, ids[..2]);
+    assert_eq!(token, ids[1].to_string());
+    let (rows, token) = paged(ids[..2].to_vec(), two, |id| *id);
+    assert_eq!(rows.len(), 2);
+    assert!(token.is_empty(), "no token on the last page");
+}

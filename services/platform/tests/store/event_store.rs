@@ -954,3 +954,115 @@ mod unit_of_work {
         assert_eq!(event_count(s.store.pool()).await, 1);
     }
 }
+
+#[tokio::test]
+async fn a_command_inside_a_callers_transaction_commits_with_it_or_not_at_all() {
+    use platform::event_store::within;
+    let s = store().await;
+    let id = Uuid::now_v7();
+
+    let mut tx = s.store.pool().begin().await.unwrap();
+    within::execute::<Ledger>(
+        &mut tx,
+        id,
+        Command::Open { owner: "a".into() },
+        &metadata(),
+    )
+    .await
+    .unwrap();
+    let (seen, version) = within::load::<Ledger>(&mut tx, id).await.unwrap();
+    assert_eq!(
+        (seen, version),
+        (Ledger::Open { balance: 0 }, 1),
+        "the transaction sees its own write"
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        s.store.load::<Ledger>(id).await.unwrap().1,
+        0,
+        "rolled back with it"
+    );
+
+    let mut tx = s.store.pool().begin().await.unwrap();
+    within::execute::<Ledger>(
+        &mut tx,
+        id,
+        Command::Open { owner: "a".into() },
+        &metadata(),
+    )
+    .await
+    .unwrap();
+    let credit = Command::Credit {
+        amount: 5,
+        note: String::new(),
+    };
+    within::execute::<Ledger>(&mut tx, id, credit, &metadata())
+        .await
+        .unwrap();
+    let rejected = within::execute::<Ledger>(
+        &mut tx,
+        id,
+        Command::Open { owner: "b".into() },
+        &metadata(),
+    )
+    .await;
+    assert!(matches!(
+        rejected,
+        Err(ExecuteError::Rejected(Rejection::AlreadyOpen))
+    ));
+    tx.commit().await.unwrap();
+    assert_eq!(
+        s.store.load::<Ledger>(id).await.unwrap(),
+        (Ledger::Open { balance: 5 }, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_command_inside_a_transaction_conflicts_when_another_writer_got_there_first() {
+    use platform::event_store::within;
+    let s = store().await;
+    let id = Uuid::now_v7();
+    s.store
+        .append(
+            "ledger",
+            id,
+            ExpectedVersion::NoStream,
+            &[opened("a")],
+            &metadata(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut tx = s.store.pool().begin().await.unwrap();
+    let (_, version) = within::load::<Ledger>(&mut tx, id).await.unwrap();
+    // Another writer appends after this transaction read the stream.
+    s.store
+        .append(
+            "ledger",
+            id,
+            ExpectedVersion::Exact(1),
+            &[credited(1)],
+            &metadata(),
+            None,
+        )
+        .await
+        .unwrap();
+    let appended = within::append(
+        &mut tx,
+        "ledger",
+        id,
+        ExpectedVersion::Exact(version),
+        &[credited(2)],
+        &metadata(),
+    )
+    .await;
+    assert!(
+        matches!(appended, Err(AppendError::WrongExpectedVersion { .. })),
+        "{appended:?}"
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        s.store.load::<Ledger>(id).await.unwrap(),
+        (Ledger::Open { balance: 1 }, 2)
+    );
+}

@@ -234,3 +234,53 @@ async fn waiting_for_a_position_returns_once_the_projection_has_applied_it() {
     assert!(!before, "nothing applied it yet");
     assert!(after);
 }
+
+/// A projection whose output is durable: it must never be replayed.
+#[derive(Clone, Copy, Debug)]
+struct Durable {
+    version: i32,
+}
+
+impl Projection for Durable {
+    fn name(&self) -> &'static str {
+        "durable"
+    }
+
+    fn version(&self) -> i32 {
+        self.version
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn create_tables(&self) -> &'static str {
+        "SELECT 1"
+    }
+
+    fn rebuildable(&self) -> bool {
+        false
+    }
+
+    async fn apply(&self, _: &mut PgConnection, _: &[RecordedEvent]) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_projection_with_durable_output_refuses_a_rebuild_and_a_new_version() {
+    let s = store().await;
+    append_streams(&s.store, 2).await;
+    let first = ProjectionRunner::new(&s.store, SCHEMA, Durable { version: 1 }).unwrap();
+    assert_eq!(first.run_once().await.unwrap(), 2);
+
+    let rebuild = first.rebuild(|_| {}).await.unwrap_err();
+    assert!(
+        rebuild.to_string().contains("cannot be rebuilt"),
+        "{rebuild}"
+    );
+    let bumped = ProjectionRunner::new(&s.store, SCHEMA, Durable { version: 2 }).unwrap();
+    let start = bumped.init().await.unwrap_err();
+    assert!(start.to_string().contains("cannot be rebuilt"), "{start}");
+    assert_eq!(first.run_once().await.unwrap(), 0, "nothing was replayed");
+}

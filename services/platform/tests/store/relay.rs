@@ -366,3 +366,62 @@ async fn a_command_in_a_traced_request_carries_its_trace_through_the_store_into_
         "published traceparent {sent} is not in the command's trace"
     );
 }
+
+#[tokio::test]
+async fn a_routed_relay_publishes_only_what_its_route_selects_and_moves_past_the_rest() {
+    use platform::relay::{Outgoing, Route};
+    let t = setup().await;
+    let ids = append_streams(&t.s.store, 4).await;
+    let selected: Vec<Uuid> = vec![ids[1], ids[3]];
+    let keep = selected.clone();
+    let namespace = t.namespace.clone();
+    let mut config = RelayConfig::new("ledgers", t.namespace.clone());
+    config.name = "relay.selected".to_owned();
+    config.route = Route::new(move |event| {
+        keep.contains(&event.event_id).then(|| Outgoing {
+            subject: format!(
+                "{}.selected.{}",
+                namespace.subject_root("ledgers"),
+                event.stream_id
+            ),
+            headers: async_nats::HeaderMap::new(),
+            message_id: event.event_id.to_string(),
+        })
+    });
+    let relay = Relay::new(&t.s.store, t.js.clone(), config);
+
+    let published = relay.run_once().await.unwrap();
+
+    assert_eq!(published, 2);
+    let read: Vec<Uuid> = t
+        .read_stream()
+        .await
+        .iter()
+        .map(|m| {
+            Uuid::parse_str(
+                m.headers
+                    .as_ref()
+                    .unwrap()
+                    .get(async_nats::header::NATS_MESSAGE_ID)
+                    .unwrap()
+                    .as_str(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(read, selected);
+    let last =
+        t.s.store
+            .read_stream(ids_stream(&t, ids[3]).await, 0)
+            .await
+            .unwrap()[0]
+            .position;
+    assert_eq!(
+        relay.checkpoint().await.unwrap(),
+        last,
+        "skipped events count as done"
+    );
+    assert_eq!(relay.run_once().await.unwrap(), 0);
+    // The service's own relay keeps its own checkpoint.
+    assert_eq!(t.relay().checkpoint().await.unwrap(), Position::START);
+}
