@@ -31,7 +31,7 @@ use super::policy::Policy;
 use super::{
     Actor, CalendarRef, ClosureReason, ComplaintGround, ComplaintOutcome, ComplaintRoute,
     ExtensionReason, Reason, Redirect, RejectionReason, Remedy, Role, WindowStart,
-    WithdrawalReason, instant, intake, stamp, uncovered_date, v1,
+    WithdrawalReason, date_text, instant, intake, stamp, uncovered_date, v1,
 };
 
 /// What the provider sends.
@@ -611,6 +611,10 @@ impl FormalComplaint {
             policy_version: policy.version().to_owned(),
             calendar_version: calendar.version().to_owned(),
             provider_id: inspection.provider_id.clone(),
+            last_onsite_date: inspection
+                .last_onsite_date
+                .map(date_text)
+                .unwrap_or_default(),
         })];
         if let Some(discretion) = discretion {
             events.push(Event::OutOfTimeComplaintAccepted(
@@ -849,7 +853,7 @@ impl Aggregate for FormalComplaint {
                         complaint_id: complaint_id.clone(),
                         outcome: outcome.to_proto(),
                         remedies: remedies.iter().map(|r| r.to_proto()).collect(),
-                        response_doc_ref,
+                        response_doc_ref: response_doc_ref.clone(),
                         decided_by_ref: decided_by.actor_ref,
                         responded_at: stamp(responded_at),
                         late: responded_at > response.due_at,
@@ -861,6 +865,8 @@ impl Aggregate for FormalComplaint {
                         window_closes_at: stamp(window_closes_at),
                         policy_version: policy.version().to_owned(),
                         calendar_version: calendar.version().to_owned(),
+                        outcome: outcome.to_proto(),
+                        response_doc_ref,
                     }),
                 ])
             }

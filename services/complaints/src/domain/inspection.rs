@@ -29,7 +29,7 @@ use super::policy::Policy;
 use super::{
     CalendarRef, DeferralReason, DutyDesk, HoldReleaseReason, PauseInitiator, PauseReason,
     PublicationDelayReason, Reason, Remit, WellbeingContactKind, WindowStart, date_text, instant,
-    stamp, uncovered_date, v1,
+    recorded_date, stamp, uncovered_date, v1,
 };
 
 /// The id of a record in the restricted wellbeing vault. A UUID and nothing else, so a name or a
@@ -375,6 +375,8 @@ pub struct Pause {
 /// `day_after_window`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ended {
+    /// The last on-site day, Europe/London.
+    pub last_onsite_date: Date,
     pub day_after_window: DayAfterWindow,
     pub publication_expected_by: Timestamp,
     pub explanation: Explanation,
@@ -450,6 +452,8 @@ pub struct ComplaintIntake {
     pub policy_version: String,
     /// The inspected provider's opaque identifier (URN); the complaint records it.
     pub provider_id: String,
+    /// The last on-site day, once on-site work ended; the complaint records it.
+    pub last_onsite_date: Option<Date>,
     /// `None` until a draft report is issued.
     pub draft: Option<DraftFacts>,
     pub published: bool,
@@ -477,6 +481,16 @@ impl InspectionCase {
             | InspectionCase::DraftIssued { case, .. }
             | InspectionCase::FinalIssued { case, .. }
             | InspectionCase::Published { case, .. } => Some(case),
+        }
+    }
+
+    fn ended(&self) -> Option<&Ended> {
+        match self {
+            InspectionCase::OnSiteEnded { ended, .. }
+            | InspectionCase::DraftIssued { ended, .. }
+            | InspectionCase::FinalIssued { ended, .. }
+            | InspectionCase::Published { ended, .. } => Some(ended),
+            _ => None,
         }
     }
 
@@ -546,6 +560,7 @@ impl InspectionCase {
             remit: case.remit,
             policy_version: case.policy_version.clone(),
             provider_id: case.provider_id.clone(),
+            last_onsite_date: self.ended().map(|e| e.last_onsite_date),
             draft: self.draft().map(|d| DraftFacts {
                 issued_at: d.issued_at,
                 fast_track_chosen: d.fast_track,
@@ -1089,6 +1104,7 @@ impl Aggregate for InspectionCase {
             (S::OnSite { case, .. }, Event::OnSiteVisitEnded(e)) => S::OnSiteEnded {
                 case,
                 ended: Ended {
+                    last_onsite_date: recorded_date(&e.last_onsite_date),
                     day_after_window: DayAfterWindow {
                         opens_at: instant(e.day_after_window_opens_at.as_ref()),
                         closes_at: instant(e.day_after_window_closes_at.as_ref()),

@@ -56,6 +56,13 @@ pub(crate) fn date_text(date: Date) -> String {
     date.to_string()
 }
 
+/// The date a stored `YYYY-MM-DD` field holds. An unreadable value reads as the Unix epoch's
+/// date, as [`instant`] does for timestamps: only `decide` writes these fields, and `evolve` must
+/// not fail.
+pub(crate) fn recorded_date(text: &str) -> Date {
+    text.parse().unwrap_or(jiff::civil::date(1970, 1, 1))
+}
+
 /// The date a calendar error is about, for a rejection; `fallback` for the errors that only
 /// building a calendar can produce.
 pub(crate) fn uncovered_date(error: &CalendarError, fallback: Date) -> Date {

@@ -45,6 +45,7 @@ fn submitted_event(at: Timestamp, acknowledgement_due_at: Timestamp) -> v1::Comp
         policy_version: ERA_C.into(),
         calendar_version: CALENDAR_VERSION.into(),
         provider_id: PROVIDER.into(),
+        last_onsite_date: "2025-06-11".into(),
     }
 }
 
@@ -248,6 +249,7 @@ fn before_april_2024_a_complaint_after_the_final_report_is_on_the_final_report_r
             window_closes_at: ts(end_of(2023, 7, 24)),
             acknowledgement_due_at: ts(end_of(2023, 7, 24)),
             policy_version: ERA_B.into(),
+            last_onsite_date: "2023-06-14".into(),
             ..submitted_event(london(2023, 7, 20, 10, 0), end_of(2023, 7, 24))
         })]);
 }
@@ -1016,6 +1018,8 @@ fn the_response_notifies_escalation_rights_three_months_ahead() {
                 window_closes_at: ts(end_of(2025, 11, 14)),
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::PartiallyUpheld as i32,
+                response_doc_ref: "doc:response-1".into(),
             }),
         ]);
     assert!(matches!(
@@ -1047,6 +1051,8 @@ fn a_response_after_the_deadline_is_recorded_as_late() {
                 window_closes_at: ts(end_of(2025, 11, 18)),
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::NotUpheld as i32,
+                response_doc_ref: "doc:response-1".into(),
             }),
         ]);
 }
@@ -1076,6 +1082,8 @@ fn a_complaint_not_upheld_may_carry_no_remedy_at_all() {
                 window_closes_at: ts(end_of(2025, 11, 14)),
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::NotUpheld as i32,
+                response_doc_ref: "doc:response-1".into(),
             }),
         ]);
 }
@@ -1135,6 +1143,8 @@ fn before_april_2024_the_response_points_to_internal_review_within_fifteen_worki
                 window_closes_at: ts(end_of(2023, 9, 21)),
                 policy_version: ERA_B.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::NotUpheld as i32,
+                response_doc_ref: "doc:response-1".into(),
             }),
         ]);
 }
@@ -1273,6 +1283,8 @@ fn an_upheld_complaint_may_find_the_evidence_base_insufficient() {
                 window_closes_at: ts(end_of(2025, 11, 14)),
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::Upheld as i32,
+                response_doc_ref: "doc:response-1".into(),
             }),
         ]);
 }

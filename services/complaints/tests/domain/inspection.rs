@@ -1289,6 +1289,34 @@ fn the_complaint_intake_reports_the_draft_window_route_and_publication() {
 }
 
 #[test]
+fn the_complaint_intake_reports_the_last_on_site_day_once_on_site_work_ended() {
+    let on_site = InspectionCase::replay(&ins1_on_site())
+        .complaint_intake()
+        .unwrap();
+    assert_eq!(on_site.last_onsite_date, None);
+    for history in [ins1_ended(), ins1_drafted(), ins1_published()] {
+        let intake = InspectionCase::replay(&history).complaint_intake().unwrap();
+        assert_eq!(intake.last_onsite_date, Some(day(2025, 6, 11)));
+    }
+    let incomplete = InspectionCase::replay(&ins1_incomplete())
+        .complaint_intake()
+        .unwrap();
+    assert_eq!(incomplete.last_onsite_date, None);
+}
+
+#[test]
+fn a_complaint_records_the_last_on_site_day_of_its_inspection() {
+    let events = complaints::domain::complaint::FormalComplaint::default()
+        .decide(submit(london(2025, 7, 3, 10, 0), &ins1_drafted()))
+        .unwrap();
+    let Some(complaints::domain::complaint::Event::ComplaintSubmitted(submitted)) = events.first()
+    else {
+        panic!("a submission: {events:?}");
+    };
+    assert_eq!(submitted.last_onsite_date, "2025-06-11");
+}
+
+#[test]
 fn every_event_survives_storage_under_its_fully_qualified_name() {
     for event in ins1_published() {
         assert!(event.event_type().starts_with("redress.complaints.v1."));

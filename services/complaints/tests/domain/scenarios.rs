@@ -211,6 +211,7 @@ fn s4_a_complaint_inside_the_window_holds_publication_until_answered() {
                 policy_version: ERA_C.into(),
                 calendar_version: CALENDAR_VERSION.into(),
                 provider_id: PROVIDER.into(),
+                last_onsite_date: "2025-06-11".into(),
             },
         )]);
 
