@@ -8,10 +8,19 @@
 //!
 //! ```text
 //! Submitted ─ack─▶ Acknowledged ─assign─▶ UnderInvestigation ─respond─▶ ResponseIssued ─▶ Closed
-//!     └───────────────┴──────withdraw──────────┘                           (window lapsed,
-//!                                 ▼                                         escalation concluded)
-//!                             Withdrawn
+//!     └───────────────┴──────withdraw──────────┘                     ▲       │  (window lapsed,
+//!                                 ▼                          respond │       │   escalation
+//!                             Withdrawn                              │       │   concluded)
+//!                                               UnderReconsideration ◀───────┘ reconsider
 //! ```
+//!
+//! The escalation context's events reach the complaint through the application's escalation
+//! policy: an escalation in progress (`ComplaintEscalated`) keeps the escalation window from
+//! closing the complaint, until the escalation is withdrawn (`ComplaintEscalationWithdrawn`,
+//! closing the complaint at once if the window has passed), concludes (`ComplaintClosed`) or
+//! reopens the complaint for reconsideration on an accepted recommendation
+//! (`ComplaintReopenedForReconsideration`, with a new response deadline). Commands the policy
+//! repeats record nothing when their effect is already recorded.
 //!
 //! The complaint follows its inspection's policy version throughout: every command that takes a
 //! policy must pass that version (`PolicySet::version` of `ComplaintIntake::policy_version`), and
@@ -73,10 +82,10 @@ pub struct SubmissionFacts {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Closure {
     /// Timer, scheduled for the first instant after the recorded escalation `window_closes_at`:
-    /// the window passed. `escalation_requested` comes from the escalation context's integration
-    /// events (copied into the complaints read model).
-    EscalationWindowLapsed { escalation_requested: bool },
-    /// Policy on the escalation context's `EscalationClosed`.
+    /// the window passed. Refused while an escalation is in progress.
+    EscalationWindowLapsed,
+    /// Policy on the escalation context's `EscalationClosed` or
+    /// `EscalationDeclinedByIndependentBody`: the escalation in progress concluded.
     EscalationConcluded { escalation_id: Uuid },
 }
 
@@ -163,6 +172,30 @@ pub enum Command {
         closed_at: Timestamp,
         because: Closure,
     },
+    /// Policy on the escalation context's `EscalationRequested`: the complainant escalated the
+    /// answered complaint (or, where the policy allows it, the overdue one).
+    RecordEscalationRequested {
+        escalation_id: Uuid,
+        requested_at: Timestamp,
+    },
+    /// Policy on the escalation context's `EscalationWithdrawn`. `now` is when the policy handles
+    /// it: if the escalation window has passed by then, the complaint closes at once (its
+    /// window timer, refused while the escalation was in progress, does not fire again).
+    RecordEscalationWithdrawn {
+        escalation_id: Uuid,
+        withdrawn_at: Timestamp,
+        now: Timestamp,
+    },
+    /// Policy on the escalation context's `RecommendationAccepted` of kind "reconsider the
+    /// complaint": investigate the answered complaint again, with a new response deadline from
+    /// `reopened_at`. `policy` is the complaint's.
+    ReopenForReconsideration {
+        escalation_id: Uuid,
+        recommendation_id: Uuid,
+        reopened_at: Timestamp,
+        policy: Arc<Policy>,
+        calendar: CalendarRef,
+    },
     /// Draw a closed complaint for the external panel's periodic review.
     SelectForPeriodicReview {
         panel_id: Uuid,
@@ -193,6 +226,9 @@ pub enum Event {
     ComplaintClosed(v1::ComplaintClosed),
     ClosedComplaintSampledForReview(v1::ClosedComplaintSampledForReview),
     SensitiveCaseFlagged(v1::SensitiveCaseFlagged),
+    ComplaintEscalated(v1::ComplaintEscalated),
+    ComplaintEscalationWithdrawn(v1::ComplaintEscalationWithdrawn),
+    ComplaintReopenedForReconsideration(v1::ComplaintReopenedForReconsideration),
 }
 
 platform::domain_event! { Event {
@@ -210,6 +246,9 @@ platform::domain_event! { Event {
     ComplaintClosed(v1::ComplaintClosed),
     ClosedComplaintSampledForReview(v1::ClosedComplaintSampledForReview),
     SensitiveCaseFlagged(v1::SensitiveCaseFlagged),
+    ComplaintEscalated(v1::ComplaintEscalated),
+    ComplaintEscalationWithdrawn(v1::ComplaintEscalationWithdrawn),
+    ComplaintReopenedForReconsideration(v1::ComplaintReopenedForReconsideration),
 } }
 
 /// The rule a complaint command broke.
@@ -264,6 +303,8 @@ pub enum Rejection {
     ResponseNotIssued,
     #[error("the complaint is not closed")]
     NotClosed,
+    #[error("the complaint is closed")]
+    AlreadyClosed,
     #[error("the response is not due until {due_at}")]
     ResponseNotYetDue { due_at: Timestamp },
     #[error("the remedies do not fit a {outcome:?} outcome")]
@@ -272,6 +313,10 @@ pub enum Rejection {
     EscalationWindowOpen { closes_at: Timestamp },
     #[error("an escalation is in progress")]
     EscalationInProgress,
+    /// The escalation context reported an outcome of an escalation this complaint has not
+    /// recorded as in progress.
+    #[error("escalation {escalation_id} is not in progress for this complaint")]
+    EscalationNotInProgress { escalation_id: Uuid },
     #[error("the complaint follows policy {recorded:?}, not {supplied:?}")]
     PolicyVersionMismatch { recorded: String, supplied: String },
     #[error("the working-day calendar does not cover {date}")]
@@ -304,12 +349,14 @@ impl Reason for Rejection {
             Rejection::ResponseAlreadyIssued => "RESPONSE_ALREADY_ISSUED",
             Rejection::ResponseNotIssued => "RESPONSE_NOT_ISSUED",
             Rejection::NotClosed => "NOT_CLOSED",
+            Rejection::AlreadyClosed => "ALREADY_CLOSED",
             Rejection::ResponseNotYetDue { .. } => "RESPONSE_NOT_YET_DUE",
             Rejection::RemediesInconsistentWithOutcome { .. } => {
                 "REMEDIES_INCONSISTENT_WITH_OUTCOME"
             }
             Rejection::EscalationWindowOpen { .. } => "ESCALATION_WINDOW_OPEN",
             Rejection::EscalationInProgress => "ESCALATION_IN_PROGRESS",
+            Rejection::EscalationNotInProgress { .. } => "ESCALATION_NOT_IN_PROGRESS",
             Rejection::PolicyVersionMismatch { .. } => "POLICY_VERSION_MISMATCH",
             Rejection::CalendarOutOfRange { .. } => "CALENDAR_OUT_OF_RANGE",
         }
@@ -325,7 +372,8 @@ impl Rejection {
 
 /// A formal complaint as its events describe it. The response deadline exists only once the
 /// complaint is acknowledged, an investigator only once assigned, the escalation window only once
-/// the response is issued.
+/// the response is issued; a reconsideration has a deadline of its own and keeps the investigator
+/// of the first response until another is assigned.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum FormalComplaint {
     #[default]
@@ -345,6 +393,14 @@ pub enum FormalComplaint {
     ResponseIssued {
         complaint: Complaint,
         escalation_window_closes_at: Timestamp,
+        investigator_ref: String,
+    },
+    /// Reopened on the independent body's recommendation; answered again like an investigation.
+    UnderReconsideration {
+        complaint: Complaint,
+        response: ResponseClock,
+        investigator_ref: String,
+        reconsideration: Reconsideration,
     },
     Withdrawn {
         complaint: Complaint,
@@ -369,6 +425,21 @@ pub struct Complaint {
     pub clock_starts_at: Timestamp,
     /// Incidents a learning review flagged; communications only.
     pub sensitive: BTreeSet<Uuid>,
+    /// The escalation in progress, from `EscalationRequested` until it is withdrawn, concludes
+    /// or reopens the complaint.
+    pub escalation: Option<Uuid>,
+    /// Every escalation recorded on the complaint, in progress or ended.
+    pub escalations: BTreeSet<Uuid>,
+    /// The accepted recommendations that reopened the complaint.
+    pub reconsiderations: BTreeSet<Uuid>,
+}
+
+/// Why and since when a complaint is being reconsidered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconsideration {
+    pub escalation_id: Uuid,
+    pub recommendation_id: Uuid,
+    pub reopened_at: Timestamp,
 }
 
 /// The response deadline, the calendar it was computed with, and whether it has been marked as
@@ -389,9 +460,15 @@ impl FormalComplaint {
             | FormalComplaint::Acknowledged { complaint, .. }
             | FormalComplaint::UnderInvestigation { complaint, .. }
             | FormalComplaint::ResponseIssued { complaint, .. }
+            | FormalComplaint::UnderReconsideration { complaint, .. }
             | FormalComplaint::Withdrawn { complaint, .. }
             | FormalComplaint::Closed { complaint, .. } => Some(complaint),
         }
+    }
+
+    /// The escalation in progress, if any.
+    pub fn escalation_in_progress(&self) -> Option<Uuid> {
+        self.complaint().and_then(|c| c.escalation)
     }
 
     /// The inspected provider's opaque identifier (URN), once submitted.
@@ -420,7 +497,8 @@ impl FormalComplaint {
         }
     }
 
-    /// The complaint and its deadline, once acknowledged and before the response.
+    /// The complaint and its deadline, once acknowledged and before the response, or while
+    /// reconsidered before the new response.
     fn clocked(&self) -> Result<(&Complaint, &ResponseClock), Rejection> {
         match self {
             FormalComplaint::Acknowledged {
@@ -431,9 +509,22 @@ impl FormalComplaint {
                 complaint,
                 response,
                 ..
+            }
+            | FormalComplaint::UnderReconsideration {
+                complaint,
+                response,
+                ..
             } => Ok((complaint, response)),
             FormalComplaint::Submitted { .. } => Err(Rejection::NotAcknowledged),
             other => Err(other.not_open()),
+        }
+    }
+
+    /// The complaint a command that adds to the investigation acts on: open, or reconsidered.
+    fn answerable(&self) -> Result<&Complaint, Rejection> {
+        match self {
+            FormalComplaint::UnderReconsideration { complaint, .. } => Ok(complaint),
+            other => other.open(),
         }
     }
 
@@ -443,6 +534,16 @@ impl FormalComplaint {
             FormalComplaint::NotSubmitted => Rejection::NotSubmitted,
             FormalComplaint::Withdrawn { .. } => Rejection::AlreadyWithdrawn,
             _ => Rejection::ResponseAlreadyIssued,
+        }
+    }
+
+    /// Why a command of the escalation policy is refused in a state it does not apply to.
+    fn not_answered(&self) -> Rejection {
+        match self {
+            FormalComplaint::NotSubmitted => Rejection::NotSubmitted,
+            FormalComplaint::Withdrawn { .. } => Rejection::AlreadyWithdrawn,
+            FormalComplaint::Closed { .. } => Rejection::AlreadyClosed,
+            _ => Rejection::ResponseNotIssued,
         }
     }
 }
@@ -462,6 +563,25 @@ fn uncovered(at: Timestamp) -> impl Fn(CalendarError) -> Rejection {
     move |error| Rejection::CalendarOutOfRange {
         date: uncovered_date(&error, local_date(at)),
     }
+}
+
+/// Whether `escalation_id` was recorded on the complaint and is no longer in progress.
+fn ended(complaint: &Complaint, escalation_id: Uuid) -> bool {
+    complaint.escalations.contains(&escalation_id) && complaint.escalation != Some(escalation_id)
+}
+
+fn closed(
+    complaint: &Complaint,
+    reason: ClosureReason,
+    closed_at: Timestamp,
+    escalation_id: String,
+) -> Event {
+    Event::ComplaintClosed(v1::ComplaintClosed {
+        complaint_id: complaint.complaint_id.to_string(),
+        reason: reason.to_proto(),
+        closed_at: stamp(closed_at),
+        escalation_id,
+    })
 }
 
 fn decision_maker(actor: &Actor) -> Result<(), Rejection> {
@@ -703,7 +823,7 @@ impl Aggregate for FormalComplaint {
                 added_by_ref,
                 added_at,
             } => {
-                let complaint = self.open()?;
+                let complaint = self.answerable()?;
                 Ok(vec![Event::ComplaintInformationAdded(
                     v1::ComplaintInformationAdded {
                         complaint_id: complaint.complaint_id.to_string(),
@@ -729,7 +849,9 @@ impl Aggregate for FormalComplaint {
                 if team.members.contains(&investigator.actor_ref) {
                     return Err(Rejection::InvestigatorOnInspectionTeam);
                 }
-                if matches!(self, FormalComplaint::UnderInvestigation { investigator_ref, .. } if *investigator_ref == investigator.actor_ref)
+                if matches!(self, FormalComplaint::UnderInvestigation { investigator_ref, .. }
+                    | FormalComplaint::UnderReconsideration { investigator_ref, .. }
+                    if *investigator_ref == investigator.actor_ref)
                 {
                     return Ok(vec![]);
                 }
@@ -748,7 +870,8 @@ impl Aggregate for FormalComplaint {
                 held_at,
             } => {
                 let complaint = match self {
-                    FormalComplaint::UnderInvestigation { complaint, .. } => complaint,
+                    FormalComplaint::UnderInvestigation { complaint, .. }
+                    | FormalComplaint::UnderReconsideration { complaint, .. } => complaint,
                     FormalComplaint::Submitted { .. } | FormalComplaint::Acknowledged { .. } => {
                         return Err(Rejection::NotUnderInvestigation);
                     }
@@ -835,6 +958,11 @@ impl Aggregate for FormalComplaint {
                         complaint,
                         response,
                         ..
+                    }
+                    | FormalComplaint::UnderReconsideration {
+                        complaint,
+                        response,
+                        ..
                     } => (complaint, response),
                     FormalComplaint::Submitted { .. } | FormalComplaint::Acknowledged { .. } => {
                         return Err(Rejection::NotUnderInvestigation);
@@ -890,34 +1018,162 @@ impl Aggregate for FormalComplaint {
                     FormalComplaint::ResponseIssued {
                         complaint,
                         escalation_window_closes_at,
+                        ..
                     } => (complaint, *escalation_window_closes_at),
                     // The timer and the escalation policy may both try; the first one closes it.
                     FormalComplaint::Closed { .. } => return Ok(vec![]),
                     FormalComplaint::NotSubmitted => return Err(Rejection::NotSubmitted),
                     FormalComplaint::Withdrawn { .. } => return Err(Rejection::AlreadyWithdrawn),
-                    _ => return Err(Rejection::ResponseNotIssued),
+                    // Open, or reconsidered and not yet answered again.
+                    other => {
+                        return match (because, other.complaint()) {
+                            // An escalation that already ended here (it reopened the
+                            // complaint) concludes with nothing left to do.
+                            (Closure::EscalationConcluded { escalation_id }, Some(c))
+                                if ended(c, escalation_id) =>
+                            {
+                                Ok(vec![])
+                            }
+                            _ => Err(Rejection::ResponseNotIssued),
+                        };
+                    }
                 };
                 let (reason, escalation_id) = match because {
-                    Closure::EscalationWindowLapsed {
-                        escalation_requested: true,
-                    } => return Err(Rejection::EscalationInProgress),
-                    Closure::EscalationWindowLapsed { .. } if closed_at <= closes_at => {
+                    Closure::EscalationWindowLapsed if complaint.escalation.is_some() => {
+                        return Err(Rejection::EscalationInProgress);
+                    }
+                    Closure::EscalationWindowLapsed if closed_at <= closes_at => {
                         return Err(Rejection::EscalationWindowOpen { closes_at });
                     }
-                    Closure::EscalationWindowLapsed { .. } => {
+                    Closure::EscalationWindowLapsed => {
                         (ClosureReason::EscalationWindowLapsed, String::new())
                     }
-                    Closure::EscalationConcluded { escalation_id } => (
-                        ClosureReason::EscalationConcluded,
-                        escalation_id.to_string(),
-                    ),
+                    Closure::EscalationConcluded { escalation_id }
+                        if complaint.escalation == Some(escalation_id) =>
+                    {
+                        (
+                            ClosureReason::EscalationConcluded,
+                            escalation_id.to_string(),
+                        )
+                    }
+                    // Withdrawn earlier, or it reopened the complaint: this response has a
+                    // window of its own.
+                    Closure::EscalationConcluded { escalation_id }
+                        if ended(complaint, escalation_id) =>
+                    {
+                        return Ok(vec![]);
+                    }
+                    Closure::EscalationConcluded { escalation_id } => {
+                        return Err(Rejection::EscalationNotInProgress { escalation_id });
+                    }
                 };
-                Ok(vec![Event::ComplaintClosed(v1::ComplaintClosed {
+                Ok(vec![closed(complaint, reason, closed_at, escalation_id)])
+            }
+
+            Command::RecordEscalationRequested {
+                escalation_id,
+                requested_at,
+            } => {
+                let complaint = self.complaint().ok_or(Rejection::NotSubmitted)?;
+                if complaint.escalations.contains(&escalation_id) {
+                    return Ok(vec![]);
+                }
+                if complaint.escalation.is_some() {
+                    return Err(Rejection::EscalationInProgress);
+                }
+                // Escalation follows the response, or an overdue response where the policy lets
+                // the complainant escalate on it (the escalation context checked which).
+                let exhausted = match self {
+                    FormalComplaint::ResponseIssued { .. } => true,
+                    other => other.clocked().is_ok_and(|(_, response)| response.overdue),
+                };
+                if !exhausted {
+                    return Err(self.not_answered());
+                }
+                Ok(vec![Event::ComplaintEscalated(v1::ComplaintEscalated {
                     complaint_id: complaint.complaint_id.to_string(),
-                    reason: reason.to_proto(),
-                    closed_at: stamp(closed_at),
-                    escalation_id,
+                    escalation_id: escalation_id.to_string(),
+                    escalated_at: stamp(requested_at),
                 })])
+            }
+
+            Command::RecordEscalationWithdrawn {
+                escalation_id,
+                withdrawn_at,
+                now,
+            } => {
+                let complaint = self.complaint().ok_or(Rejection::NotSubmitted)?;
+                if complaint.escalation != Some(escalation_id) {
+                    return if ended(complaint, escalation_id) {
+                        Ok(vec![])
+                    } else {
+                        Err(Rejection::EscalationNotInProgress { escalation_id })
+                    };
+                }
+                let mut events = vec![Event::ComplaintEscalationWithdrawn(
+                    v1::ComplaintEscalationWithdrawn {
+                        complaint_id: complaint.complaint_id.to_string(),
+                        escalation_id: escalation_id.to_string(),
+                        withdrawn_at: stamp(withdrawn_at),
+                    },
+                )];
+                if let FormalComplaint::ResponseIssued {
+                    escalation_window_closes_at,
+                    ..
+                } = self
+                    && now > *escalation_window_closes_at
+                {
+                    events.push(closed(
+                        complaint,
+                        ClosureReason::EscalationWindowLapsed,
+                        now,
+                        String::new(),
+                    ));
+                }
+                Ok(events)
+            }
+
+            Command::ReopenForReconsideration {
+                escalation_id,
+                recommendation_id,
+                reopened_at,
+                policy,
+                calendar,
+            } => {
+                let complaint = match self {
+                    FormalComplaint::ResponseIssued { complaint, .. } => complaint,
+                    FormalComplaint::UnderReconsideration {
+                        complaint,
+                        reconsideration,
+                        ..
+                    } if reconsideration.escalation_id == escalation_id
+                        || complaint.reconsiderations.contains(&recommendation_id) =>
+                    {
+                        return Ok(vec![]);
+                    }
+                    other => return Err(other.not_answered()),
+                };
+                if complaint.reconsiderations.contains(&recommendation_id) {
+                    return Ok(vec![]);
+                }
+                if complaint.escalation != Some(escalation_id) {
+                    return Err(Rejection::EscalationNotInProgress { escalation_id });
+                }
+                same_policy(complaint, &policy)?;
+                let response_due_at = policy
+                    .response_due_at(calendar, reopened_at)
+                    .map_err(uncovered(reopened_at))?;
+                Ok(vec![Event::ComplaintReopenedForReconsideration(
+                    v1::ComplaintReopenedForReconsideration {
+                        complaint_id: complaint.complaint_id.to_string(),
+                        escalation_id: escalation_id.to_string(),
+                        recommendation_id: recommendation_id.to_string(),
+                        reopened_at: stamp(reopened_at),
+                        response_due_at: stamp(response_due_at),
+                        policy_version: policy.version().to_owned(),
+                        calendar_version: calendar.version().to_owned(),
+                    },
+                )])
             }
 
             Command::SelectForPeriodicReview {
@@ -970,6 +1226,9 @@ impl Aggregate for FormalComplaint {
                     provider_id: e.provider_id.clone(),
                     clock_starts_at: instant(e.submitted_at.as_ref()),
                     sensitive: BTreeSet::new(),
+                    escalation: None,
+                    escalations: BTreeSet::new(),
+                    reconsiderations: BTreeSet::new(),
                 },
             },
             (S::Submitted { mut complaint }, Event::OutOfTimeComplaintAccepted(e)) => {
@@ -1000,9 +1259,24 @@ impl Aggregate for FormalComplaint {
                 response,
                 investigator_ref: e.investigator_ref.clone(),
             },
+            (
+                S::UnderReconsideration {
+                    complaint,
+                    response,
+                    reconsideration,
+                    ..
+                },
+                Event::InvestigatorAssigned(e),
+            ) => S::UnderReconsideration {
+                complaint,
+                response,
+                investigator_ref: e.investigator_ref.clone(),
+                reconsideration,
+            },
             (mut state, Event::ResponseDeadlineExtended(e)) => {
-                if let S::Acknowledged { response, .. } | S::UnderInvestigation { response, .. } =
-                    &mut state
+                if let S::Acknowledged { response, .. }
+                | S::UnderInvestigation { response, .. }
+                | S::UnderReconsideration { response, .. } = &mut state
                 {
                     *response = ResponseClock {
                         due_at: instant(e.new_due_at.as_ref()),
@@ -1013,27 +1287,47 @@ impl Aggregate for FormalComplaint {
                 state
             }
             (mut state, Event::ComplaintResponseOverdue(_)) => {
-                if let S::Acknowledged { response, .. } | S::UnderInvestigation { response, .. } =
-                    &mut state
+                if let S::Acknowledged { response, .. }
+                | S::UnderInvestigation { response, .. }
+                | S::UnderReconsideration { response, .. } = &mut state
                 {
                     response.overdue = true;
                 }
                 state
             }
-            (S::UnderInvestigation { complaint, .. }, Event::ComplaintResponseIssued(e)) => {
+            (
+                S::UnderInvestigation {
+                    complaint,
+                    investigator_ref,
+                    ..
+                }
+                | S::UnderReconsideration {
+                    complaint,
+                    investigator_ref,
+                    ..
+                },
+                Event::ComplaintResponseIssued(e),
+            ) => {
                 // Until the rights are notified the window is the response itself; the next event
                 // sets it.
                 S::ResponseIssued {
                     complaint,
                     escalation_window_closes_at: instant(e.responded_at.as_ref()),
+                    investigator_ref,
                 }
             }
-            (S::ResponseIssued { complaint, .. }, Event::EscalationRightsNotified(e)) => {
+            (
                 S::ResponseIssued {
                     complaint,
-                    escalation_window_closes_at: instant(e.window_closes_at.as_ref()),
-                }
-            }
+                    investigator_ref,
+                    ..
+                },
+                Event::EscalationRightsNotified(e),
+            ) => S::ResponseIssued {
+                complaint,
+                escalation_window_closes_at: instant(e.window_closes_at.as_ref()),
+                investigator_ref,
+            },
             (
                 S::Submitted { complaint }
                 | S::Acknowledged { complaint, .. }
@@ -1043,10 +1337,60 @@ impl Aggregate for FormalComplaint {
                 complaint,
                 withdrawn_at: instant(e.withdrawn_at.as_ref()),
             },
-            (S::ResponseIssued { complaint, .. }, Event::ComplaintClosed(_)) => S::Closed {
-                complaint,
-                sampled_by: BTreeSet::new(),
-            },
+            (S::ResponseIssued { mut complaint, .. }, Event::ComplaintClosed(_)) => {
+                complaint.escalation = None;
+                S::Closed {
+                    complaint,
+                    sampled_by: BTreeSet::new(),
+                }
+            }
+            (mut state, Event::ComplaintEscalated(e)) => {
+                let escalation_id: Uuid = e.escalation_id.parse().unwrap_or_default();
+                if let Some(complaint) = state.complaint_mut() {
+                    complaint.escalation = Some(escalation_id);
+                    complaint.escalations.insert(escalation_id);
+                }
+                state
+            }
+            (mut state, Event::ComplaintEscalationWithdrawn(e)) => {
+                let escalation_id: Uuid = e.escalation_id.parse().unwrap_or_default();
+                if let Some(complaint) = state.complaint_mut()
+                    && complaint.escalation == Some(escalation_id)
+                {
+                    complaint.escalation = None;
+                }
+                state
+            }
+            (
+                S::ResponseIssued {
+                    mut complaint,
+                    investigator_ref,
+                    ..
+                },
+                Event::ComplaintReopenedForReconsideration(e),
+            ) => {
+                let escalation_id: Uuid = e.escalation_id.parse().unwrap_or_default();
+                let recommendation_id: Uuid = e.recommendation_id.parse().unwrap_or_default();
+                // The escalation has done its work for the complaint; the new response opens a
+                // new window.
+                complaint.escalation = None;
+                complaint.escalations.insert(escalation_id);
+                complaint.reconsiderations.insert(recommendation_id);
+                S::UnderReconsideration {
+                    complaint,
+                    response: ResponseClock {
+                        due_at: instant(e.response_due_at.as_ref()),
+                        calendar_version: e.calendar_version.clone(),
+                        overdue: false,
+                    },
+                    investigator_ref,
+                    reconsideration: Reconsideration {
+                        escalation_id,
+                        recommendation_id,
+                        reopened_at: instant(e.reopened_at.as_ref()),
+                    },
+                }
+            }
             (
                 S::Closed {
                     complaint,
@@ -1082,6 +1426,7 @@ impl FormalComplaint {
             | FormalComplaint::Acknowledged { complaint, .. }
             | FormalComplaint::UnderInvestigation { complaint, .. }
             | FormalComplaint::ResponseIssued { complaint, .. }
+            | FormalComplaint::UnderReconsideration { complaint, .. }
             | FormalComplaint::Withdrawn { complaint, .. }
             | FormalComplaint::Closed { complaint, .. } => Some(complaint),
         }

@@ -22,9 +22,10 @@
 //!   unknown, so later commands are refused rather than run under the wrong pause limit.
 //! * Timer commands refuse a `now` at or before the deadline they act on: a deadline is the last
 //!   instant (23:59:59.999999999 Europe/London) that is still in time.
-//! * Commands a timer or a process manager repeats (deeming incomplete, marking overdue, placing
-//!   and releasing holds, closing on a lapsed window, flagging a sensitive case) produce no events
-//!   when their effect is already recorded, so a redelivery is harmless.
+//! * Commands a timer, a process manager or a policy repeats (deeming incomplete, marking overdue,
+//!   placing and releasing holds, closing, recording an escalation or its withdrawal, reopening
+//!   for reconsideration, flagging a sensitive case) produce no events when their effect is
+//!   already recorded, so a redelivery is harmless.
 //! * Every rejection has a stable machine-readable [`Reason::reason`] code for the gRPC
 //!   `FAILED_PRECONDITION` detail.
 

@@ -423,9 +423,7 @@ async fn a_closed_complaint_drawn_for_review_shows_the_panel_no_identifiers() {
             complaint_id,
             Command::CloseComplaint {
                 closed_at: london(date(2026, 1, 10), 0, 0),
-                because: Closure::EscalationWindowLapsed {
-                    escalation_requested: false,
-                },
+                because: Closure::EscalationWindowLapsed,
             },
             &context,
         )

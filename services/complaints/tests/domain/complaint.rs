@@ -112,13 +112,56 @@ fn withdraw(at: Timestamp) -> Command {
     }
 }
 
-fn close_lapsed(at: Timestamp, escalation_requested: bool) -> Command {
+fn close_lapsed(at: Timestamp) -> Command {
     Command::CloseComplaint {
         closed_at: at,
-        because: Closure::EscalationWindowLapsed {
-            escalation_requested,
-        },
+        because: Closure::EscalationWindowLapsed,
     }
+}
+
+fn concluded(escalation_id: Uuid, at: Timestamp) -> Command {
+    Command::CloseComplaint {
+        closed_at: at,
+        because: Closure::EscalationConcluded { escalation_id },
+    }
+}
+
+fn withdraw_escalation(escalation_id: Uuid, withdrawn_at: Timestamp, now: Timestamp) -> Command {
+    Command::RecordEscalationWithdrawn {
+        escalation_id,
+        withdrawn_at,
+        now,
+    }
+}
+
+fn escalated_event(escalation_id: Uuid, at: Timestamp) -> Event {
+    Event::ComplaintEscalated(v1::ComplaintEscalated {
+        complaint_id: cid(),
+        escalation_id: escalation_id.to_string(),
+        escalated_at: ts(at),
+    })
+}
+
+fn escalation_withdrawn_event(escalation_id: Uuid, at: Timestamp) -> Event {
+    Event::ComplaintEscalationWithdrawn(v1::ComplaintEscalationWithdrawn {
+        complaint_id: cid(),
+        escalation_id: escalation_id.to_string(),
+        withdrawn_at: ts(at),
+    })
+}
+
+fn closed_event(reason: v1::ClosureReason, at: Timestamp, escalation_id: &str) -> Event {
+    Event::ComplaintClosed(v1::ComplaintClosed {
+        complaint_id: cid(),
+        reason: reason as i32,
+        closed_at: ts(at),
+        escalation_id: escalation_id.into(),
+    })
+}
+
+/// The S4 complaint under investigation with its response marked overdue on Fri 15 August 2025.
+fn overdue_investigation() -> Vec<Event> {
+    and::<FormalComplaint>(investigating(), [overdue(london(2025, 8, 15, 9, 0))])
 }
 
 fn call(at: Timestamp) -> Command {
@@ -1349,20 +1392,19 @@ fn withdrawing_a_complaint_never_submitted_is_rejected() {
 #[test]
 fn an_answered_complaint_closes_once_the_escalation_window_lapses() {
     let state = complaint(responded())
-        .when(close_lapsed(london(2025, 11, 15, 9, 0), false))
-        .then([Event::ComplaintClosed(v1::ComplaintClosed {
-            complaint_id: cid(),
-            reason: v1::ClosureReason::EscalationWindowLapsed as i32,
-            closed_at: ts(london(2025, 11, 15, 9, 0)),
-            escalation_id: String::new(),
-        })]);
+        .when(close_lapsed(london(2025, 11, 15, 9, 0)))
+        .then([closed_event(
+            v1::ClosureReason::EscalationWindowLapsed,
+            london(2025, 11, 15, 9, 0),
+            "",
+        )]);
     assert!(matches!(state, FormalComplaint::Closed { .. }));
 }
 
 #[test]
 fn closing_while_the_escalation_window_is_open_is_rejected() {
     complaint(responded())
-        .when(close_lapsed(end_of(2025, 11, 14), false))
+        .when(close_lapsed(end_of(2025, 11, 14)))
         .then_rejects(Rejection::EscalationWindowOpen {
             closes_at: end_of(2025, 11, 14),
         });
@@ -1370,54 +1412,595 @@ fn closing_while_the_escalation_window_is_open_is_rejected() {
 
 #[test]
 fn a_lapsed_window_does_not_close_a_complaint_under_escalation() {
-    complaint(responded())
-        .when(close_lapsed(london(2025, 11, 15, 9, 0), true))
+    complaint(escalated())
+        .when(close_lapsed(london(2025, 11, 15, 9, 0)))
         .then_rejects(Rejection::EscalationInProgress);
 }
 
 #[test]
 fn a_concluded_escalation_closes_the_complaint_at_any_time() {
+    let state = complaint(escalated())
+        .when(concluded(ESCALATION, london(2025, 10, 1, 9, 0)))
+        .then([closed_event(
+            v1::ClosureReason::EscalationConcluded,
+            london(2025, 10, 1, 9, 0),
+            &ESCALATION.to_string(),
+        )]);
+    assert!(matches!(state, FormalComplaint::Closed { .. }));
+    assert_eq!(state.escalation_in_progress(), None);
+}
+
+#[test]
+fn an_escalation_the_complaint_never_recorded_does_not_close_it() {
     complaint(responded())
-        .when(Command::CloseComplaint {
-            closed_at: london(2025, 10, 1, 9, 0),
-            because: Closure::EscalationConcluded {
-                escalation_id: ESCALATION,
-            },
-        })
-        .then([Event::ComplaintClosed(v1::ComplaintClosed {
-            complaint_id: cid(),
-            reason: v1::ClosureReason::EscalationConcluded as i32,
-            closed_at: ts(london(2025, 10, 1, 9, 0)),
-            escalation_id: ESCALATION.to_string(),
-        })]);
+        .when(concluded(ESCALATION, london(2025, 10, 1, 9, 0)))
+        .then_rejects(Rejection::EscalationNotInProgress {
+            escalation_id: ESCALATION,
+        });
+}
+
+#[test]
+fn another_escalation_than_the_one_in_progress_does_not_close_the_complaint() {
+    complaint(escalated())
+        .when(concluded(OTHER_ESCALATION, london(2025, 10, 1, 9, 0)))
+        .then_rejects(Rejection::EscalationNotInProgress {
+            escalation_id: OTHER_ESCALATION,
+        });
+}
+
+#[test]
+fn a_withdrawn_escalation_concluding_later_records_nothing() {
+    let history = and::<FormalComplaint>(
+        escalated(),
+        [withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 0),
+        )],
+    );
+    complaint(history)
+        .when(concluded(ESCALATION, london(2025, 9, 20, 9, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn an_escalation_concluding_before_the_response_is_rejected() {
+    let history = and::<FormalComplaint>(
+        overdue_investigation(),
+        [escalate(ESCALATION, london(2025, 8, 18, 9, 0))],
+    );
+    complaint(history)
+        .when(concluded(ESCALATION, london(2025, 10, 1, 9, 0)))
+        .then_rejects(Rejection::ResponseNotIssued);
 }
 
 #[test]
 fn closing_before_the_response_is_rejected() {
     complaint(investigating())
-        .when(close_lapsed(london(2025, 11, 15, 9, 0), false))
+        .when(close_lapsed(london(2025, 11, 15, 9, 0)))
         .then_rejects(Rejection::ResponseNotIssued);
 }
 
 #[test]
 fn closing_a_withdrawn_complaint_is_rejected() {
     complaint(withdrawn())
-        .when(close_lapsed(london(2025, 11, 15, 9, 0), false))
+        .when(close_lapsed(london(2025, 11, 15, 9, 0)))
         .then_rejects(Rejection::AlreadyWithdrawn);
 }
 
 #[test]
 fn closing_a_closed_complaint_again_records_nothing() {
     complaint(closed())
-        .when(close_lapsed(london(2025, 11, 16, 9, 0), false))
+        .when(close_lapsed(london(2025, 11, 16, 9, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn an_escalation_concluding_after_the_window_closed_the_complaint_records_nothing() {
+    complaint(closed())
+        .when(concluded(ESCALATION, london(2025, 11, 16, 9, 0)))
         .then_nothing();
 }
 
 #[test]
 fn closing_a_complaint_never_submitted_is_rejected() {
     complaint(vec![])
-        .when(close_lapsed(london(2025, 11, 16, 9, 0), false))
+        .when(close_lapsed(london(2025, 11, 16, 9, 0)))
         .then_rejects(Rejection::NotSubmitted);
+}
+
+// ---- escalation ----
+
+#[test]
+fn an_answered_complaint_records_its_escalation() {
+    let state = complaint(responded())
+        .when(escalate(ESCALATION, london(2025, 9, 1, 10, 0)))
+        .then([escalated_event(ESCALATION, london(2025, 9, 1, 10, 0))]);
+    assert_eq!(state.escalation_in_progress(), Some(ESCALATION));
+    assert!(matches!(state, FormalComplaint::ResponseIssued { .. }));
+}
+
+#[test]
+fn recording_the_same_escalation_again_records_nothing() {
+    complaint(escalated())
+        .when(escalate(ESCALATION, london(2025, 9, 1, 10, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn a_second_escalation_while_one_is_in_progress_is_rejected() {
+    complaint(escalated())
+        .when(escalate(OTHER_ESCALATION, london(2025, 9, 2, 10, 0)))
+        .then_rejects(Rejection::EscalationInProgress);
+}
+
+#[test]
+fn a_new_escalation_after_a_withdrawn_one_is_recorded() {
+    let history = and::<FormalComplaint>(
+        escalated(),
+        [withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 0),
+        )],
+    );
+    let state = complaint(history)
+        .when(escalate(OTHER_ESCALATION, london(2025, 10, 1, 10, 0)))
+        .then([escalated_event(
+            OTHER_ESCALATION,
+            london(2025, 10, 1, 10, 0),
+        )]);
+    assert_eq!(state.escalation_in_progress(), Some(OTHER_ESCALATION));
+}
+
+#[test]
+fn an_escalation_before_the_response_is_rejected() {
+    complaint(investigating())
+        .when(escalate(ESCALATION, london(2025, 8, 1, 10, 0)))
+        .then_rejects(Rejection::ResponseNotIssued);
+}
+
+#[test]
+fn an_escalation_on_an_overdue_response_is_recorded() {
+    let state = complaint(overdue_investigation())
+        .when(escalate(ESCALATION, london(2025, 8, 18, 9, 0)))
+        .then([escalated_event(ESCALATION, london(2025, 8, 18, 9, 0))]);
+    assert_eq!(state.escalation_in_progress(), Some(ESCALATION));
+    assert!(matches!(state, FormalComplaint::UnderInvestigation { .. }));
+}
+
+#[test]
+fn a_response_to_an_escalated_overdue_complaint_keeps_the_escalation_in_progress() {
+    let history = and::<FormalComplaint>(
+        overdue_investigation(),
+        [
+            escalate(ESCALATION, london(2025, 8, 18, 9, 0)),
+            respond(london(2025, 8, 20, 10, 0)),
+        ],
+    );
+    let state = FormalComplaint::replay(&history);
+    assert_eq!(state.escalation_in_progress(), Some(ESCALATION));
+    complaint(history)
+        .when(close_lapsed(london(2025, 12, 1, 9, 0)))
+        .then_rejects(Rejection::EscalationInProgress);
+}
+
+#[test]
+fn an_escalation_of_a_withdrawn_complaint_is_rejected() {
+    complaint(withdrawn())
+        .when(escalate(ESCALATION, london(2025, 9, 1, 10, 0)))
+        .then_rejects(Rejection::AlreadyWithdrawn);
+}
+
+#[test]
+fn an_escalation_of_a_closed_complaint_is_rejected() {
+    complaint(closed())
+        .when(escalate(ESCALATION, london(2025, 11, 16, 10, 0)))
+        .then_rejects(Rejection::AlreadyClosed);
+}
+
+#[test]
+fn an_escalation_of_a_complaint_never_submitted_is_rejected() {
+    complaint(vec![])
+        .when(escalate(ESCALATION, london(2025, 9, 1, 10, 0)))
+        .then_rejects(Rejection::NotSubmitted);
+}
+
+// ---- escalation withdrawn ----
+
+#[test]
+fn an_escalation_withdrawn_inside_the_window_leaves_the_window_to_close_the_complaint() {
+    let state = complaint(escalated())
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 5),
+        ))
+        .then([escalation_withdrawn_event(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+        )]);
+    assert_eq!(state.escalation_in_progress(), None);
+    let history = and::<FormalComplaint>(
+        escalated(),
+        [withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 5),
+        )],
+    );
+    complaint(history)
+        .when(close_lapsed(london(2025, 11, 15, 0, 0)))
+        .then([closed_event(
+            v1::ClosureReason::EscalationWindowLapsed,
+            london(2025, 11, 15, 0, 0),
+            "",
+        )]);
+}
+
+#[test]
+fn an_escalation_withdrawn_after_the_window_closes_the_complaint_at_once() {
+    let state = complaint(escalated())
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 12, 1, 9, 0),
+            london(2025, 12, 1, 9, 5),
+        ))
+        .then([
+            escalation_withdrawn_event(ESCALATION, london(2025, 12, 1, 9, 0)),
+            closed_event(
+                v1::ClosureReason::EscalationWindowLapsed,
+                london(2025, 12, 1, 9, 5),
+                "",
+            ),
+        ]);
+    assert!(matches!(state, FormalComplaint::Closed { .. }));
+}
+
+#[test]
+fn an_escalation_withdrawn_in_time_but_handled_after_the_window_closes_the_complaint() {
+    complaint(escalated())
+        .when(withdraw_escalation(
+            ESCALATION,
+            end_of(2025, 11, 14),
+            london(2025, 11, 15, 0, 1),
+        ))
+        .then([
+            escalation_withdrawn_event(ESCALATION, end_of(2025, 11, 14)),
+            closed_event(
+                v1::ClosureReason::EscalationWindowLapsed,
+                london(2025, 11, 15, 0, 1),
+                "",
+            ),
+        ]);
+}
+
+#[test]
+fn withdrawing_the_same_escalation_again_records_nothing() {
+    let history = and::<FormalComplaint>(
+        escalated(),
+        [withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 0),
+        )],
+    );
+    complaint(history)
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 11, 9, 0),
+        ))
+        .then_nothing();
+}
+
+#[test]
+fn withdrawing_an_escalation_the_complaint_never_recorded_is_rejected() {
+    complaint(responded())
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 0),
+        ))
+        .then_rejects(Rejection::EscalationNotInProgress {
+            escalation_id: ESCALATION,
+        });
+}
+
+#[test]
+fn an_escalation_of_an_overdue_complaint_withdrawn_before_the_response_closes_nothing() {
+    let history = and::<FormalComplaint>(
+        overdue_investigation(),
+        [escalate(ESCALATION, london(2025, 8, 18, 9, 0))],
+    );
+    let state = complaint(history)
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 8, 20, 9, 0),
+            london(2025, 8, 20, 9, 0),
+        ))
+        .then([escalation_withdrawn_event(
+            ESCALATION,
+            london(2025, 8, 20, 9, 0),
+        )]);
+    assert!(matches!(state, FormalComplaint::UnderInvestigation { .. }));
+}
+
+#[test]
+fn withdrawing_an_escalation_of_a_complaint_never_submitted_is_rejected() {
+    complaint(vec![])
+        .when(withdraw_escalation(
+            ESCALATION,
+            london(2025, 9, 10, 9, 0),
+            london(2025, 9, 10, 9, 0),
+        ))
+        .then_rejects(Rejection::NotSubmitted);
+}
+
+// ---- reconsideration ----
+
+#[test]
+fn an_accepted_reconsideration_reopens_the_complaint_with_a_new_response_deadline() {
+    let state = complaint(escalated())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then([Event::ComplaintReopenedForReconsideration(
+            v1::ComplaintReopenedForReconsideration {
+                complaint_id: cid(),
+                escalation_id: ESCALATION.to_string(),
+                recommendation_id: RECOMMENDATION.to_string(),
+                reopened_at: ts(london(2025, 12, 1, 10, 0)),
+                // 30 working days, skipping 25 and 26 December and 1 January.
+                response_due_at: ts(end_of(2026, 1, 15)),
+                policy_version: ERA_C.into(),
+                calendar_version: CALENDAR_VERSION.into(),
+            },
+        )]);
+    assert!(matches!(
+        state,
+        FormalComplaint::UnderReconsideration { ref response, .. }
+            if response.due_at == end_of(2026, 1, 15) && !response.overdue
+    ));
+    assert_eq!(state.escalation_in_progress(), None);
+    assert!(!state.is_open());
+}
+
+#[test]
+fn the_same_accepted_recommendation_again_records_nothing() {
+    complaint(reopened())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn a_second_reconsideration_from_the_same_escalation_records_nothing() {
+    complaint(reopened())
+        .when(reconsider(OTHER_RECOMMENDATION, london(2025, 12, 2, 10, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn a_recommendation_already_acted_on_records_nothing_after_the_new_response() {
+    let history = and::<FormalComplaint>(reopened(), [respond(london(2026, 1, 12, 10, 0))]);
+    complaint(history)
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn a_reconsideration_without_the_escalation_in_progress_is_rejected() {
+    complaint(responded())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_rejects(Rejection::EscalationNotInProgress {
+            escalation_id: ESCALATION,
+        });
+}
+
+#[test]
+fn reconsidering_a_complaint_not_yet_answered_is_rejected() {
+    complaint(investigating())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_rejects(Rejection::ResponseNotIssued);
+}
+
+#[test]
+fn reconsidering_a_closed_complaint_is_rejected() {
+    complaint(closed())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_rejects(Rejection::AlreadyClosed);
+}
+
+#[test]
+fn reconsidering_a_withdrawn_complaint_is_rejected() {
+    complaint(withdrawn())
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_rejects(Rejection::AlreadyWithdrawn);
+}
+
+#[test]
+fn reconsidering_a_complaint_never_submitted_is_rejected() {
+    complaint(vec![])
+        .when(reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0)))
+        .then_rejects(Rejection::NotSubmitted);
+}
+
+#[test]
+fn reconsidering_under_another_policy_is_rejected() {
+    complaint(escalated())
+        .when(Command::ReopenForReconsideration {
+            escalation_id: ESCALATION,
+            recommendation_id: RECOMMENDATION,
+            reopened_at: london(2025, 12, 1, 10, 0),
+            policy: era_b(),
+            calendar: cal(),
+        })
+        .then_rejects(Rejection::PolicyVersionMismatch {
+            recorded: ERA_C.into(),
+            supplied: ERA_B.into(),
+        });
+}
+
+#[test]
+fn a_reconsideration_whose_deadline_falls_beyond_the_calendar_is_rejected() {
+    let rejection = FormalComplaint::replay(&escalated())
+        .decide(reconsider(RECOMMENDATION, london(2030, 12, 1, 10, 0)))
+        .expect_err("the calendar ends before the deadline");
+    assert!(matches!(rejection, Rejection::CalendarOutOfRange { .. }));
+}
+
+#[test]
+fn a_reconsidered_complaint_is_answered_again_with_new_escalation_rights() {
+    let state = complaint(reopened())
+        .when(respond_with(
+            ComplaintOutcome::PartiallyUpheld,
+            BTreeSet::from([Remedy::Apology]),
+            london(2026, 1, 12, 10, 0),
+        ))
+        .then([
+            Event::ComplaintResponseIssued(v1::ComplaintResponseIssued {
+                complaint_id: cid(),
+                outcome: v1::ComplaintOutcome::PartiallyUpheld as i32,
+                remedies: vec![v1::Remedy::Apology as i32],
+                response_doc_ref: "doc:response-1".into(),
+                decided_by_ref: DECISION_MAKER.into(),
+                responded_at: ts(london(2026, 1, 12, 10, 0)),
+                late: false,
+            }),
+            Event::EscalationRightsNotified(v1::EscalationRightsNotified {
+                complaint_id: cid(),
+                route: v1::EscalationRoute::IndependentBody as i32,
+                notified_at: ts(london(2026, 1, 12, 10, 0)),
+                window_closes_at: ts(end_of(2026, 4, 12)),
+                policy_version: ERA_C.into(),
+                calendar_version: CALENDAR_VERSION.into(),
+                outcome: v1::ComplaintOutcome::PartiallyUpheld as i32,
+                response_doc_ref: "doc:response-1".into(),
+            }),
+        ]);
+    assert!(matches!(
+        state,
+        FormalComplaint::ResponseIssued { escalation_window_closes_at, .. }
+            if escalation_window_closes_at == end_of(2026, 4, 12)
+    ));
+}
+
+#[test]
+fn a_reconsidered_response_after_its_new_deadline_is_late() {
+    let events = FormalComplaint::replay(&reopened())
+        .decide(respond(london(2026, 1, 16, 10, 0)))
+        .expect("answered");
+    assert!(matches!(
+        &events[0],
+        Event::ComplaintResponseIssued(e) if e.late
+    ));
+}
+
+#[test]
+fn a_reconsidered_complaint_can_pass_to_another_investigator() {
+    let other = Actor::new("staff:CI-7", Role::ComplaintsInvestigator);
+    let state = complaint(reopened())
+        .when(assign_investigator(other, london(2025, 12, 2, 9, 0)))
+        .then([Event::InvestigatorAssigned(v1::InvestigatorAssigned {
+            complaint_id: cid(),
+            investigator_ref: "staff:CI-7".into(),
+            assigned_at: ts(london(2025, 12, 2, 9, 0)),
+        })]);
+    assert!(matches!(
+        state,
+        FormalComplaint::UnderReconsideration { ref investigator_ref, .. }
+            if investigator_ref == "staff:CI-7"
+    ));
+}
+
+#[test]
+fn a_reconsidered_complaint_keeps_the_rule_that_its_investigator_is_unconnected() {
+    complaint(reopened())
+        .when(assign_investigator(
+            Actor::new(TEAM, Role::ComplaintsInvestigator),
+            london(2025, 12, 2, 9, 0),
+        ))
+        .then_rejects(Rejection::InvestigatorOnInspectionTeam);
+}
+
+#[test]
+fn a_reconsidered_complaint_takes_information_and_calls() {
+    complaint(reopened())
+        .when(add_information(london(2025, 12, 3, 9, 0)))
+        .then([information_added(london(2025, 12, 3, 9, 0))]);
+    complaint(reopened())
+        .when(call(london(2025, 12, 4, 9, 0)))
+        .then([Event::InvestigationCallHeld(v1::InvestigationCallHeld {
+            complaint_id: cid(),
+            notes_ref: "doc:call-1".into(),
+            accompanied: true,
+            held_at: ts(london(2025, 12, 4, 9, 0)),
+        })]);
+}
+
+#[test]
+fn a_reconsidered_complaint_cannot_be_withdrawn() {
+    complaint(reopened())
+        .when(withdraw(london(2025, 12, 3, 9, 0)))
+        .then_rejects(Rejection::ResponseAlreadyIssued);
+}
+
+#[test]
+fn a_reconsidered_complaint_s_deadline_is_extended_and_marked_overdue_once_passed() {
+    let state = FormalComplaint::replay(&reopened());
+    let extended =
+        and::<FormalComplaint>(reopened(), [extend(5, decision_maker(), "doc:extension-1")]);
+    let new_due = match FormalComplaint::replay(&extended) {
+        FormalComplaint::UnderReconsideration { response, .. } => response.due_at,
+        other => panic!("still reconsidered: {other:?}"),
+    };
+    assert!(matches!(
+        state,
+        FormalComplaint::UnderReconsideration { .. }
+    ));
+    assert_eq!(new_due, end_of(2026, 1, 22));
+    complaint(extended.clone())
+        .when(overdue(end_of(2026, 1, 22)))
+        .then_rejects(Rejection::ResponseNotYetDue {
+            due_at: end_of(2026, 1, 22),
+        });
+    let marked = FormalComplaint::replay(&extended)
+        .decide(overdue(london(2026, 1, 23, 0, 1)))
+        .expect("overdue");
+    assert!(matches!(&marked[..], [Event::ComplaintResponseOverdue(_)]));
+}
+
+#[test]
+fn a_lapsed_window_does_not_close_a_reconsidered_complaint() {
+    complaint(reopened())
+        .when(close_lapsed(london(2025, 12, 2, 9, 0)))
+        .then_rejects(Rejection::ResponseNotIssued);
+}
+
+#[test]
+fn the_escalation_that_reopened_the_complaint_concluding_records_nothing() {
+    complaint(reopened())
+        .when(concluded(ESCALATION, london(2025, 12, 10, 9, 0)))
+        .then_nothing();
+    let answered = and::<FormalComplaint>(reopened(), [respond(london(2026, 1, 12, 10, 0))]);
+    complaint(answered)
+        .when(concluded(ESCALATION, london(2026, 1, 20, 9, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn a_reconsidered_and_answered_complaint_closes_when_its_new_window_lapses() {
+    let answered = and::<FormalComplaint>(reopened(), [respond(london(2026, 1, 12, 10, 0))]);
+    complaint(answered.clone())
+        .when(close_lapsed(london(2026, 2, 1, 9, 0)))
+        .then_rejects(Rejection::EscalationWindowOpen {
+            closes_at: end_of(2026, 4, 12),
+        });
+    complaint(answered)
+        .when(close_lapsed(london(2026, 4, 13, 0, 0)))
+        .then([closed_event(
+            v1::ClosureReason::EscalationWindowLapsed,
+            london(2026, 4, 13, 0, 0),
+            "",
+        )]);
 }
 
 // ---- periodic review ----
@@ -1655,6 +2238,12 @@ fn every_complaint_rejection_has_a_stable_reason_code() {
         .reason(),
         Rejection::NoDraftReport.reason(),
         Rejection::TooEarly { opens_at: None }.reason(),
+        Rejection::AlreadyClosed.reason(),
+        Rejection::EscalationInProgress.reason(),
+        Rejection::EscalationNotInProgress {
+            escalation_id: ESCALATION,
+        }
+        .reason(),
     ];
     assert_eq!(
         codes,
@@ -1663,7 +2252,10 @@ fn every_complaint_rejection_has_a_stable_reason_code() {
             "ROUTE_ALREADY_CHOSEN",
             "DUPLICATE_OPEN",
             "NO_DRAFT_REPORT",
-            "TOO_EARLY"
+            "TOO_EARLY",
+            "ALREADY_CLOSED",
+            "ESCALATION_IN_PROGRESS",
+            "ESCALATION_NOT_IN_PROGRESS",
         ]
     );
 }

@@ -115,6 +115,9 @@ pub const CONCERN: Uuid = Uuid::from_u128(0x3000_0001);
 pub const PANEL: Uuid = Uuid::from_u128(0x4000_0001);
 pub const INCIDENT: Uuid = Uuid::from_u128(0x5000_0001);
 pub const ESCALATION: Uuid = Uuid::from_u128(0x6000_0001);
+pub const OTHER_ESCALATION: Uuid = Uuid::from_u128(0x6000_0002);
+pub const RECOMMENDATION: Uuid = Uuid::from_u128(0x7000_0001);
+pub const OTHER_RECOMMENDATION: Uuid = Uuid::from_u128(0x7000_0002);
 
 pub const LEAD: &str = "staff:LI-1";
 pub const TEAM: &str = "staff:TI-2";
@@ -478,10 +481,45 @@ pub fn closed() -> Vec<complaint::Event> {
         responded(),
         [complaint::Command::CloseComplaint {
             closed_at: london(2025, 11, 15, 9, 0),
-            because: complaint::Closure::EscalationWindowLapsed {
-                escalation_requested: false,
-            },
+            because: complaint::Closure::EscalationWindowLapsed,
         }],
+    )
+}
+
+/// The escalation context's `EscalationRequested` for `escalation_id` at `at`, as the policy
+/// passes it on.
+pub fn escalate(escalation_id: Uuid, at: Timestamp) -> complaint::Command {
+    complaint::Command::RecordEscalationRequested {
+        escalation_id,
+        requested_at: at,
+    }
+}
+
+/// The answered complaint escalated (ESCALATION) on Mon 1 September 2025 (scenario S10).
+pub fn escalated() -> Vec<complaint::Event> {
+    and::<FormalComplaint>(
+        responded(),
+        [escalate(ESCALATION, london(2025, 9, 1, 10, 0))],
+    )
+}
+
+/// The inspectorate's acceptance of `recommendation` of ESCALATION, "reconsider the complaint".
+pub fn reconsider(recommendation: Uuid, at: Timestamp) -> complaint::Command {
+    complaint::Command::ReopenForReconsideration {
+        escalation_id: ESCALATION,
+        recommendation_id: recommendation,
+        reopened_at: at,
+        policy: era_c(),
+        calendar: cal(),
+    }
+}
+
+/// The escalated complaint reopened for reconsideration on Mon 1 December 2025; the new response
+/// is due Thu 15 January 2026.
+pub fn reopened() -> Vec<complaint::Event> {
+    and::<FormalComplaint>(
+        escalated(),
+        [reconsider(RECOMMENDATION, london(2025, 12, 1, 10, 0))],
     )
 }
 

@@ -120,6 +120,9 @@ fn the_events_are_the_facts_named_in_the_domain_model() {
         "ComplaintClosed",
         "ClosedComplaintSampledForReview",
         "SensitiveCaseFlagged",
+        "ComplaintEscalated",
+        "ComplaintEscalationWithdrawn",
+        "ComplaintReopenedForReconsideration",
         "ComplaintSubmissionRejected",
         "ConcernRejected",
     ];
