@@ -1,5 +1,5 @@
-//! Wiring: the shared [`Context`] every handler, projection and timer uses, and the service's
-//! run loop (gRPC, relay, read models, timers) until shutdown.
+//! Wiring: the shared [`Context`] every handler, projection, timer and policy uses, and the
+//! service's run loop (gRPC, relay, read models, timers, the escalation policy) until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,16 +92,18 @@ pub struct App {
     authenticator: Authenticator,
     grpc: ServerConfig,
     relay: Option<Relay>,
+    escalation_policy: Option<formal_complaints::EscalationPolicyConsumer>,
 }
 
 impl App {
     /// Connects everything and creates the read-model tables; runs nothing yet.
     ///
     /// # Errors
-    /// See [`Context::connect`]; NATS unreachable; invalid JWT keys; projection set-up failing.
+    /// See [`Context::connect`]; NATS unreachable or refusing the streams or the escalation
+    /// policy's consumer; invalid JWT keys; projection set-up failing.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
         let context = Arc::new(Context::connect(&config, clock).await?);
-        let relay = match &config.nats_url {
+        let (relay, escalation_policy) = match &config.nats_url {
             Some(url) => {
                 let client = platform::nats::connect(url, "redress-complaints").await?;
                 let js = async_nats::jetstream::new(client);
@@ -110,13 +112,21 @@ impl App {
                     &StreamSpec::for_service(&config.namespace, SERVICE),
                 )
                 .await?;
-                Some(Relay::new(
+                let policy = formal_complaints::EscalationPolicyConsumer::start(
+                    Arc::clone(&context),
+                    js.clone(),
+                    &config.namespace,
+                )
+                .await
+                .context("Failed to start the escalation policy")?;
+                let relay = Relay::new(
                     &context.store,
                     js,
                     RelayConfig::new(SERVICE, config.namespace.clone()),
-                ))
+                );
+                (Some(relay), Some(policy))
             }
-            None => None,
+            None => (None, None),
         };
         let authenticator = Authenticator::new(
             &config.jwt_issuer,
@@ -137,6 +147,7 @@ impl App {
             authenticator,
             grpc: config.grpc,
             relay,
+            escalation_policy,
         })
     }
 
@@ -170,7 +181,8 @@ impl App {
         self.add_services(server)
     }
 
-    /// Starts the relay, every projection and every timer; they stop when `stop` is cancelled.
+    /// Starts the relay, every projection, every timer and the escalation policy; they stop when
+    /// `stop` is cancelled.
     pub fn spawn_background(
         &self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -180,6 +192,9 @@ impl App {
         self.complaints.spawn(tasks, stop);
         if let Some(relay) = &self.relay {
             tasks.spawn(relay.clone().run(stop.clone()));
+        }
+        if let Some(policy) = &self.escalation_policy {
+            policy.spawn(tasks, stop);
         }
     }
 
@@ -213,6 +228,18 @@ impl App {
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
         match &self.relay {
             Some(relay) => relay.run_once().await,
+            None => anyhow::bail!("no NATS configured"),
+        }
+    }
+
+    /// Applies every escalation event pending for the escalation policy once (tests and
+    /// operator tools).
+    ///
+    /// # Errors
+    /// When no NATS is configured, or NATS or PostgreSQL fail.
+    pub async fn escalation_policy_once(&self) -> anyhow::Result<Vec<platform::consumer::Outcome>> {
+        match &self.escalation_policy {
+            Some(policy) => policy.run_once().await,
             None => anyhow::bail!("no NATS configured"),
         }
     }

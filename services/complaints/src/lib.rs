@@ -1,7 +1,8 @@
 //! Complaints context: what happens after an inspection when a provider has a concern — the
 //! inspection facts and the publication gate, informal concerns on site, on the helpline and the
 //! day after, and formal complaints from submission to the escalation rights that follow the
-//! response: the pure domain, its two gRPC services, their read models and timers, and the wiring
+//! response, the escalation's outcome and closure: the pure domain, its two gRPC services, their
+//! read models and timers, the policy that applies the escalation context's events, and the wiring
 //! that runs them with the relay that publishes the context's events.
 //!
 //! # Layout
@@ -10,17 +11,20 @@
 //!     that open when on-site work ends, and the publication gate.
 //!   * [`domain::concern`]: `Concern` — informal concerns and the unconnected senior inspector.
 //!   * [`domain::complaint`]: `FormalComplaint` — the draft-stage window, out-of-time discretion,
-//!     one open complaint per inspection, the response and escalation rights, closure and review.
+//!     one open complaint per inspection, the response and escalation rights, the escalation in
+//!     progress, reconsideration, closure and review.
 //!   * [`domain::intake`]: `IntakeLog` — refused submissions, which create no stream of their own.
 //!   * [`domain::policy`]: `Policy` and `PolicySet` — every window and target, versioned by the
 //!     day it took effect; the embedded set is `policy/default.json`.
 //!
-//! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers.
+//! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers, the
+//!   escalation policy.
 //! * [`config`]: the service's settings.
 //! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
 //! * [`formal_complaints`]: the `Complaints` gRPC service — submission with its publication hold,
-//!   acknowledgement, investigation, response, withdrawal — its read models and the
-//!   response-overdue timer.
+//!   acknowledgement, investigation, response, withdrawal — its read models, the response-overdue
+//!   and escalation-window timers, and [`formal_complaints::escalation_policy`], the durable
+//!   consumer of the escalation context's stream.
 //! * [`inspections`]: the `Inspections` gRPC service — inspection facts, pauses and the pause
 //!   register, the publication gate, concerns and the day-after route, the wellbeing contact —
 //!   its read models and the pause-limit and publication-delay timers.
@@ -31,7 +35,20 @@
 //! ties the aggregates together reacts to complaint events:
 //! * `ComplaintSubmitted` → `inspection::Command::PlacePublicationHold` (refused with
 //!   `ALREADY_PUBLISHED` for a complaint accepted after publication: no hold is needed);
-//! * `ComplaintResponseIssued` / `ComplaintWithdrawn` → `inspection::Command::ReleasePublicationHold`.
+//! * `ComplaintResponseIssued` / `ComplaintWithdrawn` → `inspection::Command::ReleasePublicationHold`
+//!   (when the complaint holds publication: a reconsidered response holds nothing).
+//!
+//! The escalation policy reacts to the escalation context's integration events, each command in
+//! the consumer's transaction with its inbox record:
+//! * `EscalationRequested` → `complaint::Command::RecordEscalationRequested`;
+//! * `EscalationClosed` / `EscalationDeclinedByIndependentBody` → `complaint::Command::CloseComplaint`
+//!   (`Closure::EscalationConcluded`);
+//! * `EscalationWithdrawn` → `complaint::Command::RecordEscalationWithdrawn`;
+//! * `RecommendationAccepted` ("reconsider the complaint") →
+//!   `complaint::Command::ReopenForReconsideration`.
+//!
+//! The escalation-window timer runs `complaint::Command::CloseComplaint`
+//! (`Closure::EscalationWindowLapsed`), refused while an escalation is in progress.
 //!
 //! A refused complaint or concern submission is recorded in the intake log
 //! (`complaint::rejected_submission`, `concern::rejected_concern`) and answered with

@@ -2,8 +2,8 @@
 //! database and a private NATS server, with a settable clock and tokens for any role.
 //!
 //! Background work does not run on its own here: tests drive it with [`TestApp::settle`] (every
-//! projection applies what is committed, then every due timer fires) and
-//! [`TestApp::relay_once`], so nothing depends on sleeping.
+//! projection applies what is committed, then every due timer fires), [`TestApp::relay_once`]
+//! and [`TestApp::escalation_policy_once`], so nothing depends on sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +147,18 @@ impl TestApp {
     /// When publishing fails.
     pub async fn relay_once(&self) -> usize {
         self.app.relay_once().await.expect("relay failed")
+    }
+
+    /// Handles every escalation event pending on the escalation stream once; returns what
+    /// happened to each.
+    ///
+    /// # Panics
+    /// When NATS or PostgreSQL fail.
+    pub async fn escalation_policy_once(&self) -> Vec<platform::consumer::Outcome> {
+        self.app
+            .escalation_policy_once()
+            .await
+            .expect("escalation policy failed")
     }
 
     /// A gRPC channel to the service.

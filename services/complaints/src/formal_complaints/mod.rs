@@ -1,5 +1,6 @@
 //! The formal-complaints vertical: the `redress.complaints.v1.Complaints` gRPC service, its read
-//! models and the response-overdue timer, over the pure `FormalComplaint` aggregate.
+//! models, its timers and the policy that applies the escalation context's outcomes, over the pure
+//! `FormalComplaint` aggregate.
 //!
 //! # Layout
 //! * [`grpc`]: `ComplaintsService`, the handlers (parse, execute, reply) and the one error
@@ -7,7 +8,10 @@
 //!   inspection's publication hold in one unit of work.
 //! * `read_models`: [`ReadModels`] — the `complaints`, `complaint_deadlines` and
 //!   `closed_complaint_samples` projections and their queries.
-//! * `timers`: the `complaint_timers` projection and the handler that marks a response overdue.
+//! * `timers`: the `complaint_timers` projection and the handler that fires its timers: a
+//!   response overdue, an escalation window lapsed.
+//! * [`escalation_policy`]: the durable consumer of the escalation context's events — escalated,
+//!   withdrawn, concluded, reopened for reconsideration.
 //!
 //! # Roles (domain research §5.2)
 //! | RPC | Roles |
@@ -24,9 +28,10 @@
 //! Every other role (operators included) is denied. A provider caller asking about another
 //! provider's complaint gets `NOT_FOUND`.
 //!
-//! `CloseComplaint` is not offered: both closure reasons need the escalation context's facts
-//! (whether escalation was requested, or that it concluded), which arrive with that context.
+//! `CloseComplaint` is not an RPC: a complaint closes by its escalation-window timer, or by the
+//! escalation policy when its escalation concludes.
 
+pub mod escalation_policy;
 pub mod grpc;
 mod read_models;
 mod timers;
@@ -37,6 +42,7 @@ use platform::grpc::{AccessPolicy, Role, ServerConfig};
 use proto::complaints::v1::complaints_server::ComplaintsServer;
 use uuid::Uuid;
 
+pub use escalation_policy::EscalationPolicyConsumer;
 pub use read_models::ReadModels;
 
 use crate::app::Context;

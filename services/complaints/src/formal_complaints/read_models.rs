@@ -2,14 +2,18 @@
 //! events, and the queries the handlers run on them.
 //!
 //! * `complaints`: one row per complaint — inspection, provider, status, route, grounds,
-//!   investigator, outcome. Answers `GetComplaint`, `ListComplaints` and the "one open complaint
-//!   per inspection and provider" fact a submission needs.
-//! * `complaint_deadlines`: draft issued, window closes, route, acknowledgement and response due,
-//!   overdue, escalation window closes, with the policy and calendar versions.
+//!   investigator, outcome, the escalation in progress. Answers `GetComplaint`, `ListComplaints`
+//!   and the "one open complaint per inspection and provider" fact a submission needs. An answered
+//!   complaint is `ESCALATED` exactly while an escalation is in progress; a reopened one is
+//!   `UNDER_RECONSIDERATION` until answered again.
+//! * `complaint_deadlines`: draft issued, window closes, route, acknowledgement and response due
+//!   (a reconsideration's once reopened), overdue, escalation window closes (unset again while a
+//!   reconsideration awaits its response), escalation in progress, reopened and closed, with the
+//!   policy and calendar versions.
 //! * `closed_complaint_samples`: the pseudonymised view for the external panel. The complaint id
 //!   is kept only as the row key; answers carry a random `sample_id` (so a rebuild issues new
 //!   sample ids), never the provider, a person or a document ref.
-//! * `complaint_timers` (in [`super::timers`]): the response-overdue timers.
+//! * `complaint_timers` (in [`super::timers`]): the response-overdue and escalation-window timers.
 //!
 //! Timestamps are stored as `timestamptz`, so deadlines read back with microsecond precision
 //! (23:59:59.999999); the events keep the nanosecond instant.
@@ -33,7 +37,7 @@ use uuid::Uuid;
 
 mod batch;
 
-use super::timers::{ResponseOverdueTimers, TIMERS_TABLE, TimerFiring};
+use super::timers::{ComplaintTimers, TIMERS_TABLE, TimerFiring};
 use crate::app::Context;
 use crate::domain::complaint::{Event, FormalComplaint};
 use crate::domain::v1;
@@ -48,6 +52,8 @@ pub(crate) mod status {
     pub(crate) const RESPONSE_ISSUED: i32 = ComplaintStatus::ResponseIssued as i32;
     pub(crate) const WITHDRAWN: i32 = ComplaintStatus::Withdrawn as i32;
     pub(crate) const CLOSED: i32 = ComplaintStatus::Closed as i32;
+    pub(crate) const ESCALATED: i32 = ComplaintStatus::Escalated as i32;
+    pub(crate) const UNDER_RECONSIDERATION: i32 = ComplaintStatus::UnderReconsideration as i32;
 }
 
 /// The prefix of the doc ref under which a submission records its narrative's vault record.
@@ -84,7 +90,7 @@ impl Projection for Complaints {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -105,7 +111,8 @@ impl Projection for Complaints {
              submitted_at     timestamptz NOT NULL,
              investigator_ref text        NOT NULL DEFAULT '',
              outcome          integer     NOT NULL DEFAULT 0,
-             remedies         integer[]   NOT NULL DEFAULT '{}'
+             remedies         integer[]   NOT NULL DEFAULT '{}',
+             escalation_id    uuid
          );
          CREATE INDEX complaints_open_by_inspection ON complaints (inspection_id, provider_id)
              WHERE status IN (1, 2, 3);
@@ -128,7 +135,7 @@ impl Projection for Deadlines {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -146,7 +153,10 @@ impl Projection for Deadlines {
              overdue                     boolean     NOT NULL DEFAULT false,
              escalation_window_closes_at timestamptz,
              policy_version              text        NOT NULL,
-             calendar_version            text        NOT NULL
+             calendar_version            text        NOT NULL,
+             escalation_in_progress      boolean     NOT NULL DEFAULT false,
+             reopened_at                 timestamptz,
+             closed_at                   timestamptz
          );"
     }
 
@@ -213,6 +223,7 @@ pub(crate) struct ComplaintRow {
     pub(crate) investigator_ref: String,
     pub(crate) outcome: i32,
     pub(crate) remedies: Vec<i32>,
+    pub(crate) escalation_id: Option<Uuid>,
 }
 
 /// A row of `complaint_deadlines`.
@@ -228,6 +239,9 @@ pub(crate) struct DeadlinesRow {
     pub(crate) escalation_window_closes_at: Option<PgTimestamp>,
     pub(crate) policy_version: String,
     pub(crate) calendar_version: String,
+    pub(crate) escalation_in_progress: bool,
+    pub(crate) reopened_at: Option<PgTimestamp>,
+    pub(crate) closed_at: Option<PgTimestamp>,
 }
 
 /// A row of `closed_complaint_samples`, as the panel sees it.
@@ -256,16 +270,16 @@ pub(crate) struct ComplaintFilter {
 }
 
 const COMPLAINT_COLUMNS: &str = "complaint_id, inspection_id, provider_id, contact_ref, narrative_ref, status, \
-     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies";
+     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies, escalation_id";
 
-/// The read models of this vertical, their runners and the response-overdue scheduler.
+/// The read models of this vertical, their runners and the scheduler of the complaint timers.
 #[derive(Debug)]
 pub struct ReadModels {
     context: Arc<Context>,
     complaints: ProjectionRunner<Complaints>,
     deadlines: ProjectionRunner<Deadlines>,
     samples: ProjectionRunner<Samples>,
-    timers: ProjectionRunner<ResponseOverdueTimers>,
+    timers: ProjectionRunner<ComplaintTimers>,
     scheduler: Scheduler<TimerFiring>,
 }
 
@@ -280,7 +294,7 @@ impl ReadModels {
             complaints: ProjectionRunner::new(&context.store, &context.schema, Complaints)?,
             deadlines: ProjectionRunner::new(&context.store, &context.schema, Deadlines)?,
             samples: ProjectionRunner::new(&context.store, &context.schema, Samples)?,
-            timers: ProjectionRunner::new(&context.store, &context.schema, ResponseOverdueTimers)?,
+            timers: ProjectionRunner::new(&context.store, &context.schema, ComplaintTimers)?,
             scheduler: Scheduler::new(
                 context.store.pool().clone(),
                 TIMERS_TABLE,
@@ -418,7 +432,8 @@ impl ReadModels {
     pub(crate) async fn deadlines(&self, id: Uuid) -> Result<Option<DeadlinesRow>, sqlx::Error> {
         sqlx::query_as(
             "SELECT complaint_id, draft_issued_at, window_closes_at, route, acknowledgement_due_at,
-                 response_due_at, overdue, escalation_window_closes_at, policy_version, calendar_version
+                 response_due_at, overdue, escalation_window_closes_at, policy_version, calendar_version,
+                 escalation_in_progress, reopened_at, closed_at
              FROM complaint_deadlines WHERE complaint_id = $1",
         )
         .bind(id)
@@ -467,5 +482,9 @@ pub(crate) fn complaint_message(row: ComplaintRow) -> v1::Complaint {
         remedies: row.remedies,
         contact_ref: row.contact_ref,
         narrative_ref: row.narrative_ref,
+        escalation_id: row
+            .escalation_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
     }
 }

@@ -1,12 +1,9 @@
 //! From acknowledgement to the response or the withdrawal, the overdue timer, the integration
 //! events on NATS and the panel's samples.
 
-use complaints::domain::complaint::{Closure, Command, FormalComplaint};
 use complaints::domain::inspection;
 use complaints::domain::{Role, v1};
 use jiff::civil::date;
-use platform::event_store::CommandContext;
-use platform::tail::Metadata;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -411,24 +408,9 @@ async fn a_closed_complaint_drawn_for_review_shows_the_panel_no_identifiers() {
         .issue_complaint_response(authed(response(complaint_id), &api.decision_maker()))
         .await
         .expect("issued");
-    // Closing needs the escalation context's facts, so it is arranged through the domain.
-    let context = CommandContext {
-        metadata: Metadata::for_command("test:arrange", Uuid::now_v7(), None),
-        ..CommandContext::default()
-    };
-    api.app
-        .context
-        .store
-        .execute::<FormalComplaint>(
-            complaint_id,
-            Command::CloseComplaint {
-                closed_at: london(date(2026, 1, 10), 0, 0),
-                because: Closure::EscalationWindowLapsed,
-            },
-            &context,
-        )
-        .await
-        .expect("closed");
+    // The escalation window (to 1 November 2025) passes with no escalation: its timer closes it.
+    api.now(london(date(2026, 1, 10), 0, 0));
+    api.app.settle().await;
     let review = |request_id: &str| v1::SelectForPeriodicReviewRequest {
         request_id: request_id.into(),
         complaint_id: complaint_id.to_string(),

@@ -7,6 +7,9 @@
 //! * `submission`: scenarios S2, S4, S5, S6, S7, S14; personal data; read-your-writes.
 //! * `lifecycle`: acknowledgement to response and withdrawal (S8), the overdue timer, the
 //!   integration events on NATS, periodic review samples.
+//! * `escalation`: the escalation context's events on its stream applied by the escalation
+//!   policy (escalated, declined, closed, withdrawn, reconsideration), the escalation-window
+//!   timer, redelivery through the inbox and parking.
 //! * `bad_inputs`: INVALID_ARGUMENT with field violations and no event, per RPC.
 //! * `authorization`: UNAUTHENTICATED, PERMISSION_DENIED and another provider's NOT_FOUND.
 
@@ -14,6 +17,7 @@
 
 mod authorization;
 mod bad_inputs;
+mod escalation;
 mod helpers;
 mod lifecycle;
 mod submission;

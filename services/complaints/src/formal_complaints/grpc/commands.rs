@@ -386,8 +386,8 @@ impl ComplaintsService {
         }
     }
 
-    /// Issues the response or withdraws the complaint, and releases its publication hold in the
-    /// same unit of work.
+    /// Issues the response (also a reconsidered one) or withdraws the complaint, and releases its
+    /// publication hold, if it holds one, in the same unit of work.
     pub(super) async fn end_hold(
         &self,
         caller: &Principal,
@@ -411,13 +411,19 @@ impl ComplaintsService {
                 .load::<InspectionCase>(header.inspection_id)
                 .await
                 .map_err(Error::Inspection)?;
-            let release = case
-                .decide(inspection::Command::ReleasePublicationHold {
+            // Only a hold this complaint placed is released. One accepted after publication, or
+            // reconsidered after its first response (an escalation never holds a report again),
+            // holds nothing: the inspection is neither written nor checked for a version then.
+            let release = if case.holds().contains(&header.complaint_id) {
+                case.decide(inspection::Command::ReleasePublicationHold {
                     complaint_id: header.complaint_id,
                     reason,
                     released_at: now,
                 })
-                .map_err(|r| Error::Inspection(ExecuteError::Rejected(r)))?;
+                .map_err(|r| Error::Inspection(ExecuteError::Rejected(r)))?
+            } else {
+                Vec::new()
+            };
             let mut unit = store.unit_of_work();
             unit.stage_events::<InspectionCase>(
                 header.inspection_id,

@@ -133,6 +133,9 @@ impl ComplaintsService {
                 escalation_window_closes_at: row.escalation_window_closes_at.and_then(timestamp),
                 policy_version: row.policy_version,
                 calendar_version: row.calendar_version,
+                escalation_in_progress: row.escalation_in_progress,
+                reopened_at: row.reopened_at.and_then(timestamp),
+                closed_at: row.closed_at.and_then(timestamp),
             }),
         }))
     }

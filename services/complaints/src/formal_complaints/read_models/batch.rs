@@ -49,6 +49,8 @@ struct ComplaintChange {
     investigator_ref: Option<String>,
     outcome: Option<i32>,
     remedies: Option<String>,
+    /// `Some(None)` clears the escalation in progress.
+    escalation: Option<Option<Uuid>>,
 }
 
 /// Applies a page to `complaints`.
@@ -85,7 +87,10 @@ pub(super) async fn complaints(
             Event::ComplaintAcknowledged(_) => status_to(&mut changes, status::ACKNOWLEDGED),
             Event::InvestigatorAssigned(e) => {
                 let change = changes.entry(id).or_default();
-                change.status = Some(status::UNDER_INVESTIGATION);
+                // Another investigator for a reconsideration leaves it a reconsideration.
+                if change.status != Some(status::UNDER_RECONSIDERATION) {
+                    change.status = Some(status::UNDER_INVESTIGATION);
+                }
                 change.investigator_ref = Some(e.investigator_ref.clone());
             }
             Event::ComplaintResponseIssued(e) => {
@@ -95,7 +100,23 @@ pub(super) async fn complaints(
                 change.remedies = Some(list(&e.remedies));
             }
             Event::ComplaintWithdrawn(_) => status_to(&mut changes, status::WITHDRAWN),
-            Event::ComplaintClosed(_) => status_to(&mut changes, status::CLOSED),
+            Event::ComplaintClosed(_) => {
+                let change = changes.entry(id).or_default();
+                change.status = Some(status::CLOSED);
+                change.escalation = Some(None);
+            }
+            Event::ComplaintEscalated(e) => {
+                changes.entry(id).or_default().escalation =
+                    Some(Some(e.escalation_id.parse().unwrap_or_default()));
+            }
+            Event::ComplaintEscalationWithdrawn(_) => {
+                changes.entry(id).or_default().escalation = Some(None);
+            }
+            Event::ComplaintReopenedForReconsideration(_) => {
+                let change = changes.entry(id).or_default();
+                change.status = Some(status::UNDER_RECONSIDERATION);
+                change.escalation = Some(None);
+            }
             _ => {}
         }
     }
@@ -128,14 +149,25 @@ pub(super) async fn complaints(
     if !changes.is_empty() {
         let ids: Vec<Uuid> = changes.keys().copied().collect();
         let changes: Vec<ComplaintChange> = changes.into_values().collect();
+        // An answered complaint is ESCALATED exactly while an escalation is in progress,
+        // whichever page the response and the escalation arrived in; a reconsideration that
+        // changes investigator stays a reconsideration.
         sqlx::query(
             "UPDATE complaints c SET
-                 status = coalesce(t.status, c.status),
+                 status = CASE
+                     WHEN t.status = $7 AND c.status = $8 THEN $8
+                     WHEN coalesce(t.status, c.status) IN ($9, $10) THEN
+                         CASE WHEN (CASE WHEN t.escalation_set THEN t.escalation ELSE c.escalation_id END) IS NULL
+                              THEN $9 ELSE $10 END
+                     ELSE coalesce(t.status, c.status)
+                 END,
                  investigator_ref = coalesce(t.investigator, c.investigator_ref),
                  outcome = coalesce(t.outcome, c.outcome),
-                 remedies = coalesce(string_to_array(t.remedies, ',')::integer[], c.remedies)
-             FROM UNNEST($1::uuid[], $2::integer[], $3::text[], $4::integer[], $5::text[])
-                 AS t(id, status, investigator, outcome, remedies)
+                 remedies = coalesce(string_to_array(t.remedies, ',')::integer[], c.remedies),
+                 escalation_id = CASE WHEN t.escalation_set THEN t.escalation ELSE c.escalation_id END
+             FROM UNNEST($1::uuid[], $2::integer[], $3::text[], $4::integer[], $5::text[],
+                 $6::boolean[], $11::uuid[])
+                 AS t(id, status, investigator, outcome, remedies, escalation_set, escalation)
              WHERE c.complaint_id = t.id",
         )
         .bind(&ids)
@@ -151,6 +183,22 @@ pub(super) async fn complaints(
             changes
                 .iter()
                 .map(|c| c.remedies.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.escalation.is_some())
+                .collect::<Vec<_>>(),
+        )
+        .bind(status::UNDER_INVESTIGATION)
+        .bind(status::UNDER_RECONSIDERATION)
+        .bind(status::RESPONSE_ISSUED)
+        .bind(status::ESCALATED)
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.escalation.flatten())
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *conn)
@@ -179,7 +227,11 @@ struct DeadlineChange {
     response_due_at: Option<i64>,
     calendar_version: Option<String>,
     overdue: Option<bool>,
-    escalation_window_closes_at: Option<i64>,
+    /// `Some(None)` clears the window (a reconsideration awaits its new response).
+    escalation_window_closes_at: Option<Option<i64>>,
+    escalation_in_progress: Option<bool>,
+    reopened_at: Option<i64>,
+    closed_at: Option<i64>,
 }
 
 /// Applies a page to `complaint_deadlines`.
@@ -217,7 +269,27 @@ pub(super) async fn deadlines(
             }
             Event::EscalationRightsNotified(e) => {
                 changes.entry(*id).or_default().escalation_window_closes_at =
-                    Some(micros(e.window_closes_at.as_ref()));
+                    Some(Some(micros(e.window_closes_at.as_ref())));
+            }
+            Event::ComplaintEscalated(_) => {
+                changes.entry(*id).or_default().escalation_in_progress = Some(true);
+            }
+            Event::ComplaintEscalationWithdrawn(_) => {
+                changes.entry(*id).or_default().escalation_in_progress = Some(false);
+            }
+            Event::ComplaintReopenedForReconsideration(e) => {
+                let change = changes.entry(*id).or_default();
+                change.response_due_at = Some(micros(e.response_due_at.as_ref()));
+                change.calendar_version = Some(e.calendar_version.clone());
+                change.overdue = Some(false);
+                change.escalation_window_closes_at = Some(None);
+                change.escalation_in_progress = Some(false);
+                change.reopened_at = Some(micros(e.reopened_at.as_ref()));
+            }
+            Event::ComplaintClosed(e) => {
+                let change = changes.entry(*id).or_default();
+                change.escalation_in_progress = Some(false);
+                change.closed_at = Some(micros(e.closed_at.as_ref()));
             }
             _ => {}
         }
@@ -257,11 +329,20 @@ pub(super) async fn deadlines(
             ", d.response_due_at),
                  calendar_version = coalesce(t.calendar, d.calendar_version),
                  overdue = coalesce(t.overdue, d.overdue),
-                 escalation_window_closes_at = coalesce(",
+                 escalation_window_closes_at = CASE WHEN t.escalation_set THEN ",
             ts!("t.escalation"),
-            ", d.escalation_window_closes_at)
-             FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::boolean[], $5::bigint[])
-                 AS t(id, due, calendar, overdue, escalation)
+            " ELSE d.escalation_window_closes_at END,
+                 escalation_in_progress = coalesce(t.in_progress, d.escalation_in_progress),
+                 reopened_at = coalesce(",
+            ts!("t.reopened"),
+            ", d.reopened_at),
+                 closed_at = coalesce(",
+            ts!("t.closed"),
+            ", d.closed_at)
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::boolean[], $5::boolean[],
+                 $6::bigint[], $7::boolean[], $8::bigint[], $9::bigint[])
+                 AS t(id, due, calendar, overdue, escalation_set, escalation, in_progress,
+                      reopened, closed)
              WHERE d.complaint_id = t.id"
         ))
         .bind(&ids)
@@ -281,9 +362,23 @@ pub(super) async fn deadlines(
         .bind(
             changes
                 .iter()
-                .map(|c| c.escalation_window_closes_at)
+                .map(|c| c.escalation_window_closes_at.is_some())
                 .collect::<Vec<_>>(),
         )
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.escalation_window_closes_at.flatten())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            changes
+                .iter()
+                .map(|c| c.escalation_in_progress)
+                .collect::<Vec<_>>(),
+        )
+        .bind(changes.iter().map(|c| c.reopened_at).collect::<Vec<_>>())
+        .bind(changes.iter().map(|c| c.closed_at).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
