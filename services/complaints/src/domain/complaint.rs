@@ -191,7 +191,8 @@ pub enum Command {
     /// `reopened_at`. `policy` is the complaint's.
     ReopenForReconsideration {
         escalation_id: Uuid,
-        recommendation_id: Uuid,
+        /// The independent body's id of the recommendation, unique within its findings.
+        recommendation_id: String,
         reopened_at: Timestamp,
         policy: Arc<Policy>,
         calendar: CalendarRef,
@@ -430,15 +431,15 @@ pub struct Complaint {
     pub escalation: Option<Uuid>,
     /// Every escalation recorded on the complaint, in progress or ended.
     pub escalations: BTreeSet<Uuid>,
-    /// The accepted recommendations that reopened the complaint.
-    pub reconsiderations: BTreeSet<Uuid>,
+    /// The accepted recommendations that reopened the complaint, by escalation.
+    pub reconsiderations: BTreeSet<(Uuid, String)>,
 }
 
 /// Why and since when a complaint is being reconsidered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reconsideration {
     pub escalation_id: Uuid,
-    pub recommendation_id: Uuid,
+    pub recommendation_id: String,
     pub reopened_at: Timestamp,
 }
 
@@ -1140,6 +1141,7 @@ impl Aggregate for FormalComplaint {
                 policy,
                 calendar,
             } => {
+                let key = (escalation_id, recommendation_id);
                 let complaint = match self {
                     FormalComplaint::ResponseIssued { complaint, .. } => complaint,
                     FormalComplaint::UnderReconsideration {
@@ -1147,13 +1149,13 @@ impl Aggregate for FormalComplaint {
                         reconsideration,
                         ..
                     } if reconsideration.escalation_id == escalation_id
-                        || complaint.reconsiderations.contains(&recommendation_id) =>
+                        || complaint.reconsiderations.contains(&key) =>
                     {
                         return Ok(vec![]);
                     }
                     other => return Err(other.not_answered()),
                 };
-                if complaint.reconsiderations.contains(&recommendation_id) {
+                if complaint.reconsiderations.contains(&key) {
                     return Ok(vec![]);
                 }
                 if complaint.escalation != Some(escalation_id) {
@@ -1167,7 +1169,7 @@ impl Aggregate for FormalComplaint {
                     v1::ComplaintReopenedForReconsideration {
                         complaint_id: complaint.complaint_id.to_string(),
                         escalation_id: escalation_id.to_string(),
-                        recommendation_id: recommendation_id.to_string(),
+                        recommendation_id: key.1,
                         reopened_at: stamp(reopened_at),
                         response_due_at: stamp(response_due_at),
                         policy_version: policy.version().to_owned(),
@@ -1370,12 +1372,14 @@ impl Aggregate for FormalComplaint {
                 Event::ComplaintReopenedForReconsideration(e),
             ) => {
                 let escalation_id: Uuid = e.escalation_id.parse().unwrap_or_default();
-                let recommendation_id: Uuid = e.recommendation_id.parse().unwrap_or_default();
+                let recommendation_id = e.recommendation_id.clone();
                 // The escalation has done its work for the complaint; the new response opens a
                 // new window.
                 complaint.escalation = None;
                 complaint.escalations.insert(escalation_id);
-                complaint.reconsiderations.insert(recommendation_id);
+                complaint
+                    .reconsiderations
+                    .insert((escalation_id, recommendation_id.clone()));
                 S::UnderReconsideration {
                     complaint,
                     response: ResponseClock {

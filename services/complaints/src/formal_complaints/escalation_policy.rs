@@ -144,7 +144,7 @@ impl EscalationPolicy {
                 let complaint_id = id("complaint_id", &e.complaint_id)?;
                 let command = Command::ReopenForReconsideration {
                     escalation_id: id("escalation_id", &e.escalation_id)?,
-                    recommendation_id: id("recommendation_id", &e.recommendation_id)?,
+                    recommendation_id: e.recommendation_id.clone(),
                     reopened_at: at(e.accepted_at.as_ref()),
                     policy: self.policy_of(conn, complaint_id).await?,
                     calendar: self.context.calendar,

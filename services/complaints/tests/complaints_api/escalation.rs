@@ -128,7 +128,7 @@ fn accepted(
 ) -> escalation::RecommendationAccepted {
     escalation::RecommendationAccepted {
         escalation_id: escalation_id.to_string(),
-        recommendation_id: Uuid::now_v7().to_string(),
+        recommendation_id: "R2".to_owned(),
         planned_action_ref: "doc:plan-1".into(),
         accepted_by_ref: "staff:RO-1".into(),
         accepted_at: stamp(at),

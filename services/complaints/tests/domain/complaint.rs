@@ -1828,7 +1828,7 @@ fn reconsidering_under_another_policy_is_rejected() {
     complaint(escalated())
         .when(Command::ReopenForReconsideration {
             escalation_id: ESCALATION,
-            recommendation_id: RECOMMENDATION,
+            recommendation_id: RECOMMENDATION.into(),
             reopened_at: london(2025, 12, 1, 10, 0),
             policy: era_b(),
             calendar: cal(),

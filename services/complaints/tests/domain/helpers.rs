@@ -116,8 +116,9 @@ pub const PANEL: Uuid = Uuid::from_u128(0x4000_0001);
 pub const INCIDENT: Uuid = Uuid::from_u128(0x5000_0001);
 pub const ESCALATION: Uuid = Uuid::from_u128(0x6000_0001);
 pub const OTHER_ESCALATION: Uuid = Uuid::from_u128(0x6000_0002);
-pub const RECOMMENDATION: Uuid = Uuid::from_u128(0x7000_0001);
-pub const OTHER_RECOMMENDATION: Uuid = Uuid::from_u128(0x7000_0002);
+/// The independent body's recommendation ids: unique within its findings, not UUIDs.
+pub const RECOMMENDATION: &str = "R2";
+pub const OTHER_RECOMMENDATION: &str = "R3";
 
 pub const LEAD: &str = "staff:LI-1";
 pub const TEAM: &str = "staff:TI-2";
@@ -504,10 +505,10 @@ pub fn escalated() -> Vec<complaint::Event> {
 }
 
 /// The inspectorate's acceptance of `recommendation` of ESCALATION, "reconsider the complaint".
-pub fn reconsider(recommendation: Uuid, at: Timestamp) -> complaint::Command {
+pub fn reconsider(recommendation: &str, at: Timestamp) -> complaint::Command {
     complaint::Command::ReopenForReconsideration {
         escalation_id: ESCALATION,
-        recommendation_id: recommendation,
+        recommendation_id: recommendation.to_owned(),
         reopened_at: at,
         policy: era_c(),
         calendar: cal(),
