@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 use crate::services::Service;
 
@@ -22,6 +24,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Runs services: the gRPC endpoint and each service's relay to JetStream.
     Serve(Box<ServeArgs>),
+    /// The independent body's feed.
+    Feed(FeedArgs),
 }
 
 /// Where PostgreSQL is.
@@ -119,4 +123,99 @@ pub struct ServeArgs {
     pub calendar_file: Option<PathBuf>,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct FeedArgs {
+    #[command(subcommand)]
+    pub command: FeedCommand,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Reads the feed as the independent body does: pulls its durable consumer, prints one JSON
+    /// line per message on stdout, keeps the last position in a state file, then acknowledges.
+    /// Redeliveries are not printed again; missing positions are reported on stderr as
+    /// {"gap":{"expected":N,"received":M}}. Logs go to stderr.
+    Tail(FeedTailArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct FeedTailArgs {
+    /// NATS server carrying the feed.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// The independent body's NATS user (`ib` in deploy/nats). Unset: connect without
+    /// credentials (a server without authentication).
+    #[arg(long, env = "REDRESS_FEED_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// The user's password.
+    #[arg(
+        long,
+        env = "REDRESS_FEED_NATS_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "nats_password_file"
+    )]
+    pub nats_password: Option<String>,
+    /// A file holding the user's password instead (e.g. a mounted secret); one trailing newline
+    /// is ignored.
+    #[arg(long, env = "REDRESS_FEED_NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// JetStream domain of the feed, as the body's account sees it: `redress` maps to the API
+    /// prefix `$JS.redress.API` (deploy/nats/accounts.conf). Empty for a client in the account
+    /// that holds the stream.
+    #[arg(long, env = "REDRESS_FEED_JETSTREAM_DOMAIN", default_value = "redress")]
+    pub jetstream_domain: String,
+    /// The feed's stream.
+    #[arg(long, env = "REDRESS_FEED_STREAM", default_value = "FEED")]
+    pub stream: String,
+    /// The independent body's durable consumer on the stream (created by Redress).
+    #[arg(long, env = "REDRESS_FEED_DURABLE", default_value = "ib_feed")]
+    pub durable: String,
+    /// File holding the last handled feed position; created on first use. Keep it with the
+    /// data the feed lines go into: it is what makes a redelivered message a duplicate.
+    #[arg(long, env = "REDRESS_FEED_STATE_FILE")]
+    pub state_file: PathBuf,
+    /// Drain what is pending, then exit.
+    #[arg(long, env = "REDRESS_FEED_ONCE")]
+    pub once: bool,
+    /// Exit after printing this many messages.
+    #[arg(long, env = "REDRESS_FEED_LIMIT")]
+    pub limit: Option<u64>,
+    /// Exit non-zero at a gap, leaving the message after it unacknowledged, instead of
+    /// reporting the gap and carrying on.
+    #[arg(long, env = "REDRESS_FEED_FAIL_ON_GAP")]
+    pub fail_on_gap: bool,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries only feed lines.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+impl FeedTailArgs {
+    /// The tail's settings, with the password read from its file if given.
+    ///
+    /// # Errors
+    /// When the password file cannot be read.
+    pub fn config(&self) -> anyhow::Result<crate::feed_tail::TailConfig> {
+        let password = match (&self.nats_password, &self.nats_password_file) {
+            (Some(password), _) => Some(password.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("Failed to read {}", path.display()))?;
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                Some(text.strip_suffix('\r').unwrap_or(text).to_owned())
+            }
+            (None, None) => None,
+        };
+        let mut config = crate::feed_tail::TailConfig::new(&self.nats_url, &self.state_file);
+        config.user.clone_from(&self.nats_user);
+        config.password = password.map(SecretString::from);
+        config.domain = Some(self.jetstream_domain.clone()).filter(|d| !d.is_empty());
+        config.stream.clone_from(&self.stream);
+        config.durable.clone_from(&self.durable);
+        config.once = self.once;
+        config.limit = self.limit;
+        config.fail_on_gap = self.fail_on_gap;
+        Ok(config)
+    }
 }

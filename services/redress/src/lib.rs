@@ -7,13 +7,19 @@
 //! * `migrate`: creates the database if needed and applies every service schema's migrations.
 //! * `serve`: runs the gRPC endpoint (health, reflection) with each selected service (its API,
 //!   read models, timers and relay), until SIGTERM or Ctrl-C.
+//! * `feed_tail`: `redress feed tail`, the reference consumer of the independent body's feed;
+//!   [`feed_tail::run`] writes to any `io::Write`, for tests and embedding.
 
 pub mod cli;
+pub mod feed_tail;
 pub mod migrate;
 pub mod serve;
 pub mod services;
 
 use anyhow::Context;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Runs one command line.
 ///
@@ -34,5 +40,34 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("Failed to bind the gRPC address {}", args.grpc_addr))?;
             serve::run(*args, listener, platform::grpc::shutdown_signal()).await
         }
+        cli::Command::Feed(cli::FeedArgs {
+            command: cli::FeedCommand::Tail(args),
+        }) => {
+            init_stderr_logs(args.log_format)?;
+            let config = args.config()?;
+            let mut stdout = std::io::stdout().lock();
+            let mut stderr = std::io::stderr();
+            feed_tail::run(
+                &config,
+                &mut stdout,
+                &mut stderr,
+                platform::grpc::shutdown_signal(),
+            )
+            .await?;
+            Ok(())
+        }
     }
+}
+
+/// Logs on stderr, for commands whose stdout is their output; filtered by `RUST_LOG` (default
+/// `info`).
+fn init_stderr_logs(format: platform::telemetry::LogFormat) -> anyhow::Result<()> {
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env()
+        .context("Failed to parse RUST_LOG")?;
+    tracing_subscriber::registry()
+        .with(platform::telemetry::log_layer(format, std::io::stderr).with_filter(filter))
+        .try_init()
+        .context("Failed to install the log subscriber")
 }

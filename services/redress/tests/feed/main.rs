@@ -1,0 +1,16 @@
+//! The independent body's side of NATS: what its user (and each service user) may do on a
+//! server started with `deploy/nats/accounts.conf`, and `redress feed tail` reading the feed
+//! as the body would.
+//!
+//! # Layout
+//! * `helpers`: the server with `deploy/nats/accounts.conf`, logged-in users that record the
+//!   server's permission reports, the feed as the escalation user creates it, feed messages.
+//! * `nats_permissions`: one test per user × action; each denial is proven by the server's
+//!   permissions violation for the exact subject.
+//! * `tail`: `redress::feed_tail::run` and the binary: decoding, resuming, redeliveries, gaps.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod helpers;
+mod nats_permissions;
+mod tail;
