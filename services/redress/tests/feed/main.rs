@@ -8,9 +8,11 @@
 //! * `nats_permissions`: one test per user × action; each denial is proven by the server's
 //!   permissions violation for the exact subject.
 //! * `tail`: `redress::feed_tail::run` and the binary: decoding, resuming, redeliveries, gaps.
+//! * `contract`: `docs/feed/asyncapi.yaml` describes every message of `redress.feed.v1`.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod contract;
 mod helpers;
 mod nats_permissions;
 mod tail;
