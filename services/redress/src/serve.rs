@@ -33,6 +33,7 @@ pub async fn run(
     let config = ServerConfig::default();
     let mut policy = AccessPolicy::new();
     let mut complaints_app = None;
+    let mut escalation_app = None;
     for service in &selected {
         match service {
             Service::Complaints => {
@@ -44,6 +45,16 @@ pub async fn run(
                 policy = complaints::app::App::access_policy(policy);
                 app.spawn_background(&mut tasks, &stop);
                 complaints_app = Some(app);
+            }
+            Service::Escalation => {
+                let app = escalation::app::App::build(
+                    escalation_config(&args, &namespace, &keys),
+                    Clock::system(),
+                )
+                .await?;
+                policy = escalation::app::App::access_policy(policy);
+                app.spawn_background(&mut tasks, &stop);
+                escalation_app = Some(app);
             }
             other => {
                 // Contexts whose services are not built yet still relay whatever their store holds.
@@ -68,6 +79,9 @@ pub async fn run(
     let authenticator = Authenticator::new(&args.jwt_issuer, &args.jwt_audience, keys)?;
     let mut server = GrpcServer::new(config, authenticator, policy);
     if let Some(app) = &complaints_app {
+        server = app.add_services(server);
+    }
+    if let Some(app) = &escalation_app {
         server = app.add_services(server);
     }
     tracing::info!(addr = %listener.local_addr()?, services = ?selected.iter().map(|s| s.name()).collect::<Vec<_>>(), "serving");
@@ -101,6 +115,20 @@ fn complaints_config(
     config.policy_file.clone_from(&args.policy_file);
     config.calendar_file.clone_from(&args.calendar_file);
     Ok(config)
+}
+
+fn escalation_config(
+    args: &ServeArgs,
+    namespace: &Namespace,
+    keys: &[(String, String)],
+) -> escalation::config::Config {
+    let mut config =
+        escalation::config::Config::new(args.database.database_url.clone(), keys.to_vec());
+    config.nats_url = Some(args.nats_url.clone());
+    config.namespace = namespace.clone();
+    config.jwt_issuer.clone_from(&args.jwt_issuer);
+    config.jwt_audience.clone_from(&args.jwt_audience);
+    config
 }
 
 async fn open_store(
