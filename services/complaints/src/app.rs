@@ -208,17 +208,11 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        self.spawn_background(&mut tasks, &stop);
-        let served = self.server().serve(listener, shutdown).await;
-        stop.cancel();
-        while let Some(finished) = tasks.join_next().await {
-            if let Err(error) = finished.context("a background task panicked")? {
-                tracing::error!(error = format!("{error:#}"), "a background task failed");
-            }
-        }
-        served.context("the gRPC server failed")
+        self.server()
+            .serve_with_background(listener, shutdown, |tasks, stop| {
+                self.spawn_background(tasks, stop);
+            })
+            .await
     }
 
     /// Publishes every committed event to NATS once (tests and operator tools).

@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_nats::jetstream;
 use jiff::Timestamp;
 use platform::clock::Clock;
-use platform::grpc::{Role, TokenIssuer};
+use platform::grpc::Role;
 use platform::nats::{Namespace, headers};
-use platform::testing::{NatsServer, TestDb, unique_prefix};
+use platform::testing::{NatsServer, TestDb, TestTokens, unique_prefix};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -22,9 +22,6 @@ use crate::app::{App, Context};
 use crate::config::Config;
 use crate::feed::Feed;
 use crate::read_models::ReadModels;
-
-const ISSUER: &str = "https://identity.redress.test";
-const AUDIENCE: &str = "redress-test";
 
 /// A running service and handles on everything a test needs.
 #[derive(Debug)]
@@ -38,7 +35,7 @@ pub struct TestApp {
     pub namespace: Namespace,
     pub js: jetstream::Context,
     app: App,
-    issuer: TokenIssuer,
+    tokens: TestTokens,
     stop: CancellationToken,
     db: TestDb,
 }
@@ -69,13 +66,10 @@ pub async fn spawn_app_on(nats: NatsServer) -> TestApp {
         .expect("Failed to migrate the test database.");
     pool.close().await;
     let namespace = Namespace::prefixed(&unique_prefix()).expect("a valid prefix");
-    let (private, public) =
-        platform::grpc::generate_dev_keypair().expect("Failed to generate a key pair.");
-    let issuer = TokenIssuer::new(&private, "test", ISSUER, AUDIENCE)
-        .expect("Failed to build the token issuer.");
-    let mut config = Config::new(db.url().to_owned(), vec![("test".to_owned(), public)]);
-    config.jwt_issuer = ISSUER.to_owned();
-    config.jwt_audience = AUDIENCE.to_owned();
+    let tokens = TestTokens::new();
+    let mut config = Config::new(db.url().to_owned(), vec![tokens.public_key()]);
+    config.jwt_issuer = TestTokens::ISSUER.to_owned();
+    config.jwt_audience = TestTokens::AUDIENCE.to_owned();
     config.nats_url = Some(nats.url().to_owned());
     config.namespace = namespace.clone();
     config.max_read_wait = Duration::from_secs(2);
@@ -101,7 +95,7 @@ pub async fn spawn_app_on(nats: NatsServer) -> TestApp {
         namespace,
         js,
         app,
-        issuer,
+        tokens,
         stop,
         db,
     }
@@ -110,16 +104,12 @@ pub async fn spawn_app_on(nats: NatsServer) -> TestApp {
 impl TestApp {
     /// A valid bearer token (with the `Bearer ` prefix) for subject `test:<role>`.
     pub fn token(&self, role: Role, provider: Option<&str>) -> String {
-        self.token_for(&format!("test:{role}"), role, provider)
+        self.tokens.token(role, provider)
     }
 
     /// A valid bearer token (with the `Bearer ` prefix) for `subject`.
     pub fn token_for(&self, subject: &str, role: Role, provider: Option<&str>) -> String {
-        let token = self
-            .issuer
-            .issue(subject, role, provider, Duration::from_secs(3600))
-            .expect("Failed to issue a token.");
-        format!("Bearer {token}")
+        self.tokens.token_for(subject, role, provider)
     }
 
     /// The service's clock; move it to put the service at another moment.

@@ -24,6 +24,67 @@ pub fn unique_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
+/// Bearer tokens for any role, signed by a key pair made for one test. The service under test
+/// trusts [`TestTokens::public_key`] with `iss` [`TestTokens::ISSUER`] and `aud`
+/// [`TestTokens::AUDIENCE`].
+#[derive(Debug)]
+pub struct TestTokens {
+    issuer: crate::grpc::TokenIssuer,
+    public: String,
+}
+
+impl TestTokens {
+    pub const ISSUER: &'static str = "https://identity.redress.test";
+    pub const AUDIENCE: &'static str = "redress-test";
+    pub const KID: &'static str = "test";
+
+    /// A fresh key pair.
+    ///
+    /// # Panics
+    /// When no key pair can be generated.
+    pub fn new() -> TestTokens {
+        let (private, public) =
+            crate::grpc::generate_dev_keypair().expect("Failed to generate a key pair.");
+        let issuer =
+            crate::grpc::TokenIssuer::new(&private, Self::KID, Self::ISSUER, Self::AUDIENCE)
+                .expect("Failed to build the token issuer.");
+        TestTokens { issuer, public }
+    }
+
+    /// `(kid, public key PEM)`, for the service's configuration.
+    pub fn public_key(&self) -> (String, String) {
+        (Self::KID.to_owned(), self.public.clone())
+    }
+
+    /// A valid bearer token (with the `Bearer ` prefix) for subject `test:<role>`.
+    pub fn token(&self, role: crate::grpc::Role, provider: Option<&str>) -> String {
+        self.token_for(&format!("test:{role}"), role, provider)
+    }
+
+    /// A valid bearer token (with the `Bearer ` prefix) for `subject`, valid for an hour.
+    ///
+    /// # Panics
+    /// When the token cannot be signed.
+    pub fn token_for(
+        &self,
+        subject: &str,
+        role: crate::grpc::Role,
+        provider: Option<&str>,
+    ) -> String {
+        let token = self
+            .issuer
+            .issue(subject, role, provider, Duration::from_secs(3600))
+            .expect("Failed to issue a token.");
+        format!("Bearer {token}")
+    }
+}
+
+impl Default for TestTokens {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A database created for one test and dropped when the value is dropped.
 #[derive(Debug)]
 pub struct TestDb {

@@ -82,7 +82,7 @@ impl From<Error> for Status {
                 ),
             ),
             Error::Escalation(e) => {
-                errors::execute_error(e, "escalation", |r| platform::aggregate::Reason::reason(r))
+                errors::execute_error(e, "escalation", platform::aggregate::Reason::reason)
             }
             Error::Unexpected(e) => errors::internal(e),
         }

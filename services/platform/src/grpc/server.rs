@@ -285,4 +285,34 @@ impl GrpcServer {
         tracing::info!("gRPC server stopped");
         Ok(())
     }
+
+    /// Runs the background work `spawn` starts (relays, projections, timers, policies) while
+    /// serving until `shutdown`; then turns health NOT_SERVING, drains in-flight calls, stops
+    /// the background work and waits for it. A background task that fails is logged; one that
+    /// panics fails the call.
+    ///
+    /// # Errors
+    /// When the server fails or a background task panics.
+    pub async fn serve_with_background(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+        spawn: impl FnOnce(
+            &mut tokio::task::JoinSet<anyhow::Result<()>>,
+            &tokio_util::sync::CancellationToken,
+        ),
+    ) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        spawn(&mut tasks, &stop);
+        let served = self.serve(listener, shutdown).await;
+        stop.cancel();
+        while let Some(finished) = tasks.join_next().await {
+            if let Err(error) = finished.context("a background task panicked")? {
+                tracing::error!(error = format!("{error:#}"), "a background task failed");
+            }
+        }
+        served.context("the gRPC server failed")
+    }
 }

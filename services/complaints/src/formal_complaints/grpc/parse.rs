@@ -8,8 +8,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use platform::event_store::CommandKey;
 use platform::grpc::Principal;
-use platform::grpc::parse::{self, FieldViolations, Violation};
-use platform::tail::Position;
+use platform::grpc::parse::{
+    self, Consistency, FieldViolations, Page, Violation, categories, category, consistency,
+    optional_text, page,
+};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -31,10 +33,6 @@ const MAX_DOC_REFS: usize = 20;
 const MAX_PROVIDER_CHARS: usize = 100;
 /// Most working days one extension adds.
 const MAX_EXTENSION_DAYS: u32 = 60;
-/// Largest page.
-const MAX_PAGE_SIZE: u32 = 100;
-/// Page size when none is asked for.
-const DEFAULT_PAGE_SIZE: u32 = 50;
 
 /// The full method name of a Complaints RPC, which also scopes its idempotency keys.
 pub(crate) fn method(name: &str) -> String {
@@ -50,62 +48,11 @@ fn key(
     request_id: &str,
     request: &impl prost::Message,
 ) -> Option<CommandKey> {
-    violations.check(
-        CommandKey::new(
-            &caller.subject,
-            request_id,
-            &method(rpc),
-            &request.encode_to_vec(),
-        )
-        .map_err(|why| Violation::new("request_id", why)),
-    )
+    parse::command_key(violations, caller, &method(rpc), request_id, request)
 }
 
 fn reference(field: &str, value: String) -> Result<String, Violation> {
     parse::required_text(field, value, MAX_REF_CHARS)
-}
-
-fn category<T>(field: &str, value: i32, from_proto: fn(i32) -> Option<T>) -> Result<T, Violation> {
-    from_proto(value)
-        .ok_or_else(|| Violation::new(field, "must be one of the listed values, not UNSPECIFIED"))
-}
-
-/// A set of categories from a repeated enum field: each known, none twice, at most `max`.
-fn categories<T: Ord + Copy>(
-    violations: &mut FieldViolations,
-    field: &str,
-    values: &[i32],
-    max: usize,
-    from_proto: fn(i32) -> Option<T>,
-) -> Option<BTreeSet<T>> {
-    if values.len() > max {
-        violations.push(field, format!("must have at most {max} values"));
-        return None;
-    }
-    let mut set = BTreeSet::new();
-    let mut ok = true;
-    for (i, value) in values.iter().enumerate() {
-        match category(&format!("{field}[{i}]"), *value, from_proto) {
-            Ok(v) if set.insert(v) => {}
-            Ok(_) => {
-                violations.push(format!("{field}[{i}]"), "must not repeat a value");
-                ok = false;
-            }
-            Err(violation) => {
-                violations.check::<()>(Err(violation));
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(set)
-}
-
-fn optional_text(field: &str, value: String, max: usize) -> Result<Option<String>, Violation> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        parse::required_text(field, value, max).map(Some)
-    }
 }
 
 /// The complainant's contact details, as sealed in the vault.
@@ -498,25 +445,6 @@ pub(crate) fn select_for_review(
     on_complaint(v, key, &r.complaint_id, panel)
 }
 
-/// How long a query waits for its consistency position, and for which.
-#[derive(Debug)]
-pub(crate) struct Consistency {
-    pub(crate) at_least: Option<Position>,
-    pub(crate) max_wait: Duration,
-}
-
-fn consistency(
-    consistency: Option<proto::common::v1::ReadConsistency>,
-    cap: Duration,
-) -> Consistency {
-    let consistency = consistency.unwrap_or_default();
-    let asked = Duration::from_millis(u64::from(consistency.max_wait_ms));
-    Consistency {
-        at_least: consistency.at_least.map(Position::from),
-        max_wait: if asked.is_zero() { cap } else { asked.min(cap) },
-    }
-}
-
 /// A checked query for one complaint.
 #[derive(Debug)]
 pub(crate) struct ById {
@@ -533,37 +461,6 @@ pub(crate) fn by_id(
     Ok(ById {
         complaint_id,
         consistency: consistency(read, cap),
-    })
-}
-
-/// A checked page request.
-#[derive(Debug)]
-pub(crate) struct Page {
-    pub(crate) after: Option<Uuid>,
-    pub(crate) size: u32,
-}
-
-fn page(v: &mut FieldViolations, size: u32, token: &str) -> Option<Page> {
-    let size = match size {
-        0 => Some(DEFAULT_PAGE_SIZE),
-        1..=MAX_PAGE_SIZE => Some(size),
-        _ => {
-            v.push("page_size", format!("must be at most {MAX_PAGE_SIZE}"));
-            None
-        }
-    };
-    let after = match token {
-        "" => Some(None),
-        token => v.check(parse::uuid("page_token", token).map(Some).map_err(|_| {
-            Violation::new(
-                "page_token",
-                "must be a next_page_token from a previous answer",
-            )
-        })),
-    };
-    Some(Page {
-        after: after?,
-        size: size?,
     })
 }
 

@@ -11,7 +11,7 @@ use crate::formal_complaints::read_models::{
 use platform::grpc::{Principal, principal};
 
 impl ComplaintsService {
-    async fn wait(&self, consistency: &parse::Consistency) -> Result<(), Error> {
+    async fn wait(&self, consistency: &platform::grpc::parse::Consistency) -> Result<(), Error> {
         let Some(position) = consistency.at_least else {
             return Ok(());
         };
