@@ -91,7 +91,8 @@ impl ConsumerSpec {
         }
     }
 
-    fn config(&self) -> pull::Config {
+    /// The server-side settings of the durable consumer.
+    pub fn pull_config(&self) -> pull::Config {
         pull::Config {
             durable_name: Some(self.durable.clone()),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
@@ -128,7 +129,7 @@ pub async fn ensure_consumer(
         .await
         .map_err(|e| anyhow::anyhow!("Failed to find stream {}: {e}", spec.stream))?;
     stream
-        .create_consumer(spec.config())
+        .create_consumer(spec.pull_config())
         .await
         .map_err(|e| anyhow::anyhow!("Failed to create consumer {}: {e}", spec.durable))
 }

@@ -150,17 +150,66 @@ pub async fn ensure_stream(
 
 /// Connects to NATS with a client name operators will see in the server's connection list.
 ///
+/// A URL with credentials (`nats://escalation:secret@nats:4222`, as `NATS_URL` carries them in
+/// a deployment with accounts) logs in as that user: async-nats does not read them from the URL
+/// itself, so they are taken out and passed on; percent-escapes in them are decoded. Errors name
+/// the server without the credentials.
+///
 /// # Errors
-/// When the server cannot be reached.
+/// When the server cannot be reached or refuses the credentials.
 pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-    let client = async_nats::ConnectOptions::new()
+    let (server, credentials) = split_credentials(url);
+    let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connection_timeout(Duration::from_secs(5));
+    if let Some((user, password)) = credentials {
+        options = options.user_and_password(user, password);
+    }
+    let client = options
+        .connect(server.as_str())
         .await
-        .map_err(|e| anyhow::anyhow!("Failed to connect to NATS at {url}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("Failed to connect to NATS at {server}: {e}"))?;
     Ok(client)
+}
+
+/// `nats://user:password@host:port` → (`nats://host:port`, `Some((user, password))`).
+fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let (user, password) = rest[..at].split_once(':').unwrap_or((&rest[..at], ""));
+    (
+        format!("{scheme}://{}", &rest[at + 1..]),
+        Some((percent_decoded(user), percent_decoded(password))),
+    )
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Header names Redress sets on every published event, beside `Nats-Msg-Id`.
@@ -201,6 +250,25 @@ mod tests {
         assert_eq!(ns.stream_name("learning-reviews"), "T1A2_LEARNING_REVIEWS");
         assert_eq!(ns.subject_root("complaints"), "t1a2.complaints");
         assert_eq!(Namespace::root().stream_name("complaints"), "COMPLAINTS");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_taken_out_and_decoded() {
+        assert_eq!(
+            split_credentials("nats://escalation:s%40cret@nats:4222"),
+            (
+                "nats://nats:4222".to_owned(),
+                Some(("escalation".to_owned(), "s@cret".to_owned()))
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_owned(), None)
+        );
+        assert_eq!(
+            split_credentials("localhost"),
+            ("localhost".to_owned(), None)
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer::pull, message::PublishMessage};
-use platform::consumer::ConsumerSpec;
 use platform::nats::{Namespace, StreamSpec, ensure_stream, event_subject_token, headers};
 use platform::testing::NatsServer;
 use proto::feed::v1 as feed;
@@ -200,22 +199,10 @@ impl Connection {
     }
 }
 
-/// The durable consumer `ib_feed` as Redress creates it: every feed message in order, one
-/// unacknowledged at a time, redelivered after 30 s, at most 8 deliveries. The platform's
-/// backoff stays client-side (the delays of its own negative acknowledgements): set on the
-/// server, it would replace the 30 s with its first step.
+/// The durable consumer `ib_feed` exactly as the escalation service creates it: every feed
+/// message in order, one unacknowledged at a time, redelivered after 30 s until acknowledged.
 pub fn ib_feed_config() -> pull::Config {
-    let spec = ConsumerSpec::new("FEED", "ib_feed", vec!["feed.>".to_owned()]);
-    pull::Config {
-        durable_name: Some(spec.durable),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        deliver_policy: jetstream::consumer::DeliverPolicy::All,
-        filter_subjects: spec.filter_subjects,
-        ack_wait: spec.ack_wait,
-        max_deliver: spec.max_deliver,
-        max_ack_pending: spec.max_ack_pending,
-        ..Default::default()
-    }
+    escalation::feed::independent_body_consumer(&Namespace::root()).pull_config()
 }
 
 /// The feed as the escalation user sets it up: the `FEED` stream and the `ib_feed` consumer
@@ -243,11 +230,14 @@ pub async fn create_feed(escalation: &Connection) -> jetstream::consumer::Consum
 /// The headers of a feed message at `position`, as the escalation service sets them.
 pub fn feed_headers(position: u64, message_type: &str, escalation_id: Uuid, id: Uuid) -> HeaderMap {
     let mut map = HeaderMap::new();
-    map.insert("Redress-Feed-Position", position.to_string().as_str());
+    map.insert(
+        escalation::feed::POSITION_HEADER,
+        position.to_string().as_str(),
+    );
     map.insert(headers::CE_SPECVERSION, "1.0");
     map.insert(headers::CE_ID, id.to_string().as_str());
     map.insert(headers::CE_TYPE, message_type);
-    map.insert(headers::CE_SOURCE, "/redress/escalation");
+    map.insert(headers::CE_SOURCE, escalation::feed::SOURCE);
     map.insert(
         headers::CE_TIME,
         jiff::Timestamp::now().to_string().as_str(),

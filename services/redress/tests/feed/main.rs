@@ -7,6 +7,7 @@
 //!   server's permission reports, the feed as the escalation user creates it, feed messages.
 //! * `nats_permissions`: one test per user × action; each denial is proven by the server's
 //!   permissions violation for the exact subject.
+//! * `services`: the complaints and escalation services start under their own users.
 //! * `tail`: `redress::feed_tail::run` and the binary: decoding, resuming, redeliveries, gaps.
 //! * `contract`: `docs/feed/asyncapi.yaml` describes every message of `redress.feed.v1`.
 
@@ -15,4 +16,5 @@
 mod contract;
 mod helpers;
 mod nats_permissions;
+mod services;
 mod tail;

@@ -110,7 +110,10 @@ async fn the_escalation_user_creates_the_feed_and_its_consumer_and_publishes_to_
     let info = consumer.info().await.unwrap();
     assert_eq!(info.config.max_ack_pending, 1);
     assert_eq!(info.config.ack_wait, Duration::from_secs(30));
-    assert_eq!(info.config.max_deliver, 8);
+    assert_eq!(
+        info.config.max_deliver, -1,
+        "redelivered until acknowledged, never dropped"
+    );
     assert_eq!(info.num_pending, 3);
 }
 
