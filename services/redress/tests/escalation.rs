@@ -756,7 +756,22 @@ async fn the_feed_stays_complete_and_in_order_when_the_service_is_killed_mid_flo
             tokio::spawn(async move { journey.escalated(&mut c, id, false).await })
         })
         .collect();
-    stack.feed_of(8).await;
+    // Kill once a fraction of the escalation work is committed: every lane is then mid-flow.
+    let pool = stack.db.pool("escalation").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let written: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = 'escalation'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if written >= 16 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the flow did not start");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    pool.close().await;
     let mut first = first;
     first.child.kill().unwrap();
     first.child.wait().unwrap();
@@ -798,4 +813,39 @@ async fn the_feed_stays_complete_and_in_order_when_the_service_is_killed_mid_flo
     let message_ids: BTreeSet<&str> = feed.iter().map(|m| header(m, "Nats-Msg-Id")).collect();
     assert_eq!(message_ids.len(), feed.len());
     drop(second);
+
+    // The reference consumer reads the whole feed as the body would, in two runs (stopping after
+    // 25 lines, then resuming from its state file): every position once, in order, no gap.
+    let state = tempfile::tempdir().unwrap();
+    let mut config =
+        redress::feed_tail::TailConfig::new(stack.nats.url(), state.path().join("feed"));
+    config.domain = None;
+    config.stream = platform::nats::Namespace::prefixed(&stack.prefix)
+        .unwrap()
+        .stream_name("feed");
+    config.once = true;
+    let mut lines = Vec::new();
+    for limit in [Some(25), None] {
+        config.limit = limit;
+        let mut out = Vec::new();
+        let summary = redress::feed_tail::run(
+            &config,
+            &mut out,
+            &mut std::io::sink(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
+        lines.extend(String::from_utf8(out).unwrap().lines().map(str::to_owned));
+    }
+    let read: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["feed_position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(read, (1..=feed.len() as u64).collect::<Vec<_>>());
 }
