@@ -229,6 +229,8 @@ impl EscalationsService {
                 &opened,
             );
             unit.stage_events::<Escalation>(escalation_id, ExpectedVersion::NoStream, &events);
+            // Tests hold every racing request here, decided and not yet committed.
+            fail::fail_point!("escalation::request::before_commit");
             match unit.commit(&metadata, Some(&key)).await {
                 Ok(mut answers) => {
                     let appended = answers.pop().ok_or_else(|| {

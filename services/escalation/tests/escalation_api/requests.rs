@@ -33,10 +33,12 @@ async fn after_a_withdrawal_the_complaint_can_be_escalated_again_within_the_wind
 
 #[tokio::test]
 async fn racing_requests_for_one_complaint_let_exactly_one_go_ahead() {
-    // Arrange
+    // Arrange: every request waits, decided, before committing, so they all decide against
+    // the same state and only the complaint record's expected version tells them apart.
     let h = Harness::start().await;
     let complaint_id = h.answered_complaint().await;
     let token = h.provider();
+    fail::cfg("escalation::request::before_commit", "sleep(300)").unwrap();
 
     // Act: eight clients at once, each with its own request id.
     let mut calls = Vec::new();
