@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! * [`common::v1`]: `Position`, `CommandReceipt`, `ReadConsistency`, shared by every service.
-//! * [`complaints::v1`], [`escalation::v1`]: each context's events and gRPC services.
+//! * [`complaints::v1`], [`escalation::v1`], [`learning_reviews::v1`]: each context's events and
+//!   gRPC services.
 //! * [`feed::v1`]: the independent body's minimised feed, a contract of its own.
 //! * [`testing::v1`]: the `Echo` service the gRPC plumbing tests and the benchmark run against.
 //! * [`FILE_DESCRIPTOR_SET`]: every schema, for gRPC reflection and for decoding stored events to JSON.
@@ -30,6 +31,12 @@ pub mod complaints {
 pub mod escalation {
     pub mod v1 {
         tonic::include_proto!("redress.escalation.v1");
+    }
+}
+
+pub mod learning_reviews {
+    pub mod v1 {
+        tonic::include_proto!("redress.learning_reviews.v1");
     }
 }
 
