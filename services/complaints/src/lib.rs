@@ -8,7 +8,8 @@
 //! # Layout
 //! * [`domain`]: the rules. Start here.
 //!   * [`domain::inspection`]: `InspectionCase` — upstream inspection facts, pauses, the windows
-//!     that open when on-site work ends, and the publication gate.
+//!     that open when on-site work ends, the publication gate, and the tribunal appeals that bar
+//!     formal complaints while pending.
 //!   * [`domain::concern`]: `Concern` — informal concerns and the unconnected senior inspector.
 //!   * [`domain::complaint`]: `FormalComplaint` — the draft-stage window, out-of-time discretion,
 //!     one open complaint per inspection, the response and escalation rights, the escalation in
@@ -26,8 +27,8 @@
 //!   and escalation-window timers, and [`formal_complaints::escalation_policy`], the durable
 //!   consumer of the escalation context's stream.
 //! * [`inspections`]: the `Inspections` gRPC service — inspection facts, pauses and the pause
-//!   register, the publication gate, concerns and the day-after route, the wellbeing contact —
-//!   its read models and the pause-limit and publication-delay timers.
+//!   register, the publication gate, concerns and the day-after route, the wellbeing contact,
+//!   tribunal appeals — its read models and the pause-limit and publication-delay timers.
 //!
 //! # How the application drives it
 //! A command carries its time, its new ids, the calendar and the policy, and the facts about
@@ -49,6 +50,11 @@
 //!
 //! The escalation-window timer runs `complaint::Command::CloseComplaint`
 //! (`Closure::EscalationWindowLapsed`), refused while an escalation is in progress.
+//!
+//! A submission (and a decision maker's out-of-time acceptance) reads whether a tribunal appeal
+//! is pending from `InspectionCase::complaint_intake`, in the same load as the rest of the
+//! inspection's facts; the hold it stages expects that version of the inspection, so an appeal
+//! lodged meanwhile makes the unit of work decide again.
 //!
 //! A refused complaint or concern submission is recorded in the intake log
 //! (`complaint::rejected_submission`, `concern::rejected_concern`) and answered with

@@ -250,6 +250,19 @@ platform::category! {
 
 platform::category! {
     v1 =>
+    /// How a First-tier Tribunal appeal about an inspection's enforcement decision ended.
+    pub enum TribunalAppealOutcome {
+        /// The Tribunal found for the provider.
+        Allowed,
+        /// The Tribunal upheld the decision appealed against.
+        Dismissed,
+        /// The provider withdrew the appeal.
+        Withdrawn,
+    }
+}
+
+platform::category! {
+    v1 =>
     /// Where a complainant goes after the inspectorate's response.
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "snake_case")]

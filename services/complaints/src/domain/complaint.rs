@@ -68,14 +68,12 @@ pub struct RouteOverride {
 /// just before it submits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubmissionFacts {
-    /// `InspectionCase::complaint_intake()` of the inspection complained about.
+    /// `InspectionCase::complaint_intake()` of the inspection complained about, including
+    /// whether a tribunal appeal about it is pending.
     pub inspection: ComplaintIntake,
     /// The open complaint by the same provider about the same inspection, from the complaints
     /// read model (`complaint_deadlines`), if there is one.
     pub open_complaint: Option<Uuid>,
-    /// Whether a tribunal appeal about the inspection is under way, from the partner system's
-    /// enforcement facts.
-    pub tribunal_appeal_pending: bool,
 }
 
 /// How an answered complaint ends.
@@ -101,7 +99,9 @@ pub enum Command {
         calendar: CalendarRef,
     },
     /// A decision maker accepts a complaint submitted outside the window, with a justification.
-    /// The response clock starts at `accepted_at`.
+    /// The response clock starts at `accepted_at`. Discretion is about time only: every other
+    /// rule of a submission still applies, so it too is refused while a tribunal appeal about the
+    /// inspection is pending.
     AcceptOutOfTime {
         complaint_id: Uuid,
         submission: Submission,
@@ -651,7 +651,9 @@ impl FormalComplaint {
         if let Some(existing) = facts.open_complaint {
             return Err(Rejection::DuplicateOpen { existing });
         }
-        if facts.tribunal_appeal_pending {
+        // Ofsted does not investigate a complaint while an appeal to the Tribunal about the
+        // inspection is under way (domain research §1.4), whoever lets the complaint in.
+        if inspection.tribunal_appeal_pending {
             return Err(Rejection::TribunalAppealPending);
         }
         if inspection.policy_version != policy.version() {

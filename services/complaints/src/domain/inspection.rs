@@ -7,6 +7,12 @@
 //! manager places a hold when a complaint is submitted and releases it when the complaint is
 //! answered or withdrawn.
 //!
+//! The partner system also reports First-tier Tribunal appeals against enforcement decisions
+//! arising from the inspection (early years and social care): an appeal is lodged under the
+//! partner's opaque reference and later concluded. An inspection may see several appeals over
+//! time, at any stage after notification; while any is pending, formal complaints about the
+//! inspection are not investigated ([`ComplaintIntake::tribunal_appeal_pending`]).
+//!
 //! ```text
 //! Notified → Deferred? → OnSite ⇄ Paused → (Incomplete → OnSite …) → OnSiteEnded
 //!          → DraftIssued → FinalIssued → Published
@@ -16,7 +22,7 @@
 //! ([`InspectionCase::stage`], [`InspectionCase::team`], [`InspectionCase::complaint_intake`]):
 //! the application loads the case and passes the answer in the command.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -28,8 +34,8 @@ use uuid::Uuid;
 use super::policy::Policy;
 use super::{
     CalendarRef, DeferralReason, DutyDesk, HoldReleaseReason, PauseInitiator, PauseReason,
-    PublicationDelayReason, Reason, Remit, WellbeingContactKind, WindowStart, date_text, instant,
-    recorded_date, stamp, uncovered_date, v1,
+    PublicationDelayReason, Reason, Remit, TribunalAppealOutcome, WellbeingContactKind,
+    WindowStart, date_text, instant, recorded_date, stamp, uncovered_date, v1,
 };
 
 /// The id of a record in the restricted wellbeing vault. A UUID and nothing else, so a name or a
@@ -142,6 +148,19 @@ pub enum Command {
         kind: WellbeingContactKind,
         recorded_at: Timestamp,
     },
+    /// The partner system: the provider appealed to the First-tier Tribunal against an
+    /// enforcement decision arising from the inspection. `appeal_ref` is the partner's opaque
+    /// reference; an appeal already recorded under it (pending or concluded) records nothing.
+    RecordTribunalAppealLodged {
+        appeal_ref: String,
+        lodged_at: Timestamp,
+    },
+    /// The partner system: the appeal lodged under `appeal_ref` was decided or withdrawn.
+    RecordTribunalAppealConcluded {
+        appeal_ref: String,
+        outcome: TribunalAppealOutcome,
+        concluded_at: Timestamp,
+    },
 }
 
 /// The facts an inspection case records.
@@ -165,6 +184,8 @@ pub enum Event {
     PublicationDelayExplanationDue(v1::PublicationDelayExplanationDue),
     PublicationDelayExplained(v1::PublicationDelayExplained),
     WellbeingContactRecorded(v1::WellbeingContactRecorded),
+    TribunalAppealLodged(v1::TribunalAppealLodged),
+    TribunalAppealConcluded(v1::TribunalAppealConcluded),
 }
 
 platform::domain_event! { Event {
@@ -186,6 +207,8 @@ platform::domain_event! { Event {
     PublicationDelayExplanationDue(v1::PublicationDelayExplanationDue),
     PublicationDelayExplained(v1::PublicationDelayExplained),
     WellbeingContactRecorded(v1::WellbeingContactRecorded),
+    TribunalAppealLodged(v1::TribunalAppealLodged),
+    TribunalAppealConcluded(v1::TribunalAppealConcluded),
 } }
 
 /// The rule an inspection-case command broke.
@@ -251,6 +274,14 @@ pub enum Rejection {
     },
     #[error("the working-day calendar does not cover {date}")]
     CalendarOutOfRange { date: Date },
+    #[error("a tribunal appeal needs the partner system's reference")]
+    AppealRefRequired,
+    #[error("no tribunal appeal was lodged under this reference")]
+    TribunalAppealNotLodged,
+    #[error("the tribunal appeal has already concluded")]
+    TribunalAppealAlreadyConcluded,
+    #[error("the tribunal appeal was lodged at {lodged_at}, after this conclusion")]
+    TribunalAppealConcludedBeforeLodged { lodged_at: Timestamp },
 }
 
 impl Reason for Rejection {
@@ -284,6 +315,12 @@ impl Reason for Rejection {
             Rejection::PolicyVersionMismatch { .. } => "POLICY_VERSION_MISMATCH",
             Rejection::PolicyNotInForce { .. } => "POLICY_NOT_IN_FORCE",
             Rejection::CalendarOutOfRange { .. } => "CALENDAR_OUT_OF_RANGE",
+            Rejection::AppealRefRequired => "APPEAL_REF_REQUIRED",
+            Rejection::TribunalAppealNotLodged => "TRIBUNAL_APPEAL_NOT_LODGED",
+            Rejection::TribunalAppealAlreadyConcluded => "TRIBUNAL_APPEAL_ALREADY_CONCLUDED",
+            Rejection::TribunalAppealConcludedBeforeLodged { .. } => {
+                "TRIBUNAL_APPEAL_CONCLUDED_BEFORE_LODGED"
+            }
         }
     }
 }
@@ -353,6 +390,21 @@ pub struct Case {
     pub policy_version: String,
     /// The provider's opaque identifier (URN) as the partner reported it.
     pub provider_id: String,
+    /// Every tribunal appeal recorded about the inspection, by the partner's reference.
+    pub tribunal_appeals: BTreeMap<String, TribunalAppeal>,
+}
+
+/// A tribunal appeal about the inspection, as the partner system reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TribunalAppeal {
+    /// Lodged and not yet decided: formal complaints about the inspection are not investigated.
+    Pending { lodged_at: Timestamp },
+    /// Decided or withdrawn. `outcome` is `None` for an outcome a newer writer added: the appeal
+    /// has still concluded.
+    Concluded {
+        outcome: Option<TribunalAppealOutcome>,
+        concluded_at: Timestamp,
+    },
 }
 
 /// The current on-site visit.
@@ -457,6 +509,9 @@ pub struct ComplaintIntake {
     /// `None` until a draft report is issued.
     pub draft: Option<DraftFacts>,
     pub published: bool,
+    /// A tribunal appeal about the inspection is pending: a complaint is refused
+    /// (`TRIBUNAL_APPEAL_PENDING`), also at a decision maker's discretion.
+    pub tribunal_appeal_pending: bool,
 }
 
 /// The draft-report facts a complaint submission is checked against.
@@ -471,6 +526,20 @@ pub struct DraftFacts {
 
 impl InspectionCase {
     fn case(&self) -> Option<&Case> {
+        match self {
+            InspectionCase::Unknown => None,
+            InspectionCase::Notified(case) | InspectionCase::Deferred(case) => Some(case),
+            InspectionCase::OnSite { case, .. }
+            | InspectionCase::Paused { case, .. }
+            | InspectionCase::Incomplete { case, .. }
+            | InspectionCase::OnSiteEnded { case, .. }
+            | InspectionCase::DraftIssued { case, .. }
+            | InspectionCase::FinalIssued { case, .. }
+            | InspectionCase::Published { case, .. } => Some(case),
+        }
+    }
+
+    fn case_mut(&mut self) -> Option<&mut Case> {
         match self {
             InspectionCase::Unknown => None,
             InspectionCase::Notified(case) | InspectionCase::Deferred(case) => Some(case),
@@ -517,6 +586,15 @@ impl InspectionCase {
     /// command that takes a policy, and in the complaint's.
     pub fn policy_version(&self) -> Option<&str> {
         self.case().map(|c| c.policy_version.as_str())
+    }
+
+    /// Whether a tribunal appeal about the inspection is pending.
+    pub fn tribunal_appeal_pending(&self) -> bool {
+        self.case().is_some_and(|c| {
+            c.tribunal_appeals
+                .values()
+                .any(|a| matches!(a, TribunalAppeal::Pending { .. }))
+        })
     }
 
     /// The complaints currently holding publication.
@@ -567,6 +645,7 @@ impl InspectionCase {
                 window: d.window.clone(),
             }),
             published: matches!(self, InspectionCase::Published { .. }),
+            tribunal_appeal_pending: self.tribunal_appeal_pending(),
         })
     }
 }
@@ -1044,6 +1123,60 @@ impl Aggregate for InspectionCase {
                     },
                 )])
             }
+
+            Command::RecordTribunalAppealLodged {
+                appeal_ref,
+                lodged_at,
+            } => {
+                let case = self.case().ok_or(Rejection::NotNotified)?;
+                if appeal_ref.trim().is_empty() {
+                    return Err(Rejection::AppealRefRequired);
+                }
+                // The partner may report the same appeal again; a concluded appeal is not
+                // reopened by it (a new appeal comes with a new reference).
+                if case.tribunal_appeals.contains_key(&appeal_ref) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::TribunalAppealLodged(
+                    v1::TribunalAppealLodged {
+                        inspection_id: case.inspection_id.to_string(),
+                        appeal_ref,
+                        lodged_at: stamp(lodged_at),
+                    },
+                )])
+            }
+
+            Command::RecordTribunalAppealConcluded {
+                appeal_ref,
+                outcome,
+                concluded_at,
+            } => {
+                let case = self.case().ok_or(Rejection::NotNotified)?;
+                if appeal_ref.trim().is_empty() {
+                    return Err(Rejection::AppealRefRequired);
+                }
+                match case.tribunal_appeals.get(&appeal_ref) {
+                    None => Err(Rejection::TribunalAppealNotLodged),
+                    Some(TribunalAppeal::Concluded { .. }) => {
+                        Err(Rejection::TribunalAppealAlreadyConcluded)
+                    }
+                    Some(TribunalAppeal::Pending { lodged_at }) if concluded_at < *lodged_at => {
+                        Err(Rejection::TribunalAppealConcludedBeforeLodged {
+                            lodged_at: *lodged_at,
+                        })
+                    }
+                    Some(TribunalAppeal::Pending { .. }) => {
+                        Ok(vec![Event::TribunalAppealConcluded(
+                            v1::TribunalAppealConcluded {
+                                inspection_id: case.inspection_id.to_string(),
+                                appeal_ref,
+                                outcome: outcome.to_proto(),
+                                concluded_at: stamp(concluded_at),
+                            },
+                        )])
+                    }
+                }
+            }
         }
     }
 
@@ -1060,6 +1193,7 @@ impl Aggregate for InspectionCase {
                         .collect(),
                     policy_version: e.policy_version.clone(),
                     provider_id: e.provider_id.clone(),
+                    tribunal_appeals: BTreeMap::new(),
                 }),
                 // A remit a newer writer added: the case stays unknown, so every later command
                 // is refused rather than run under a guessed pause limit.
@@ -1185,6 +1319,22 @@ impl Aggregate for InspectionCase {
             (state, Event::PublicationDelayExplained(_)) => {
                 state.with_ended(|ended| ended.explanation = Explanation::Explained)
             }
+            (state, Event::TribunalAppealLodged(e)) => state.with_case(|case| {
+                case.tribunal_appeals.entry(e.appeal_ref.clone()).or_insert(
+                    TribunalAppeal::Pending {
+                        lodged_at: instant(e.lodged_at.as_ref()),
+                    },
+                );
+            }),
+            (state, Event::TribunalAppealConcluded(e)) => state.with_case(|case| {
+                case.tribunal_appeals.insert(
+                    e.appeal_ref.clone(),
+                    TribunalAppeal::Concluded {
+                        outcome: TribunalAppealOutcome::from_proto(e.outcome),
+                        concluded_at: instant(e.concluded_at.as_ref()),
+                    },
+                );
+            }),
             // Recorded for the pause register and the vault; they change no rule's answer.
             (state, Event::DutyDeskConsulted(_) | Event::WellbeingContactRecorded(_)) => state,
             (state, _) => state,
@@ -1217,6 +1367,15 @@ fn window_opened(
 }
 
 impl InspectionCase {
+    /// Applies `change` to what is known of every notified inspection; an unknown case is
+    /// returned unchanged.
+    fn with_case(mut self, change: impl FnOnce(&mut Case)) -> Self {
+        if let Some(case) = self.case_mut() {
+            change(case);
+        }
+        self
+    }
+
     /// Applies `change` to the draft, where there is one; other states are returned unchanged.
     fn with_draft(mut self, change: impl FnOnce(&mut Draft)) -> Self {
         match &mut self {

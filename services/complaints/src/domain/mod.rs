@@ -7,7 +7,8 @@
 //! recorded in the event with the policy and calendar versions; `evolve` only ever reads them back.
 //!
 //! # Layout
-//! * [`inspection`]: `InspectionCase`, the upstream inspection facts and the publication gate.
+//! * [`inspection`]: `InspectionCase`, the upstream inspection facts, the publication gate and
+//!   tribunal appeals.
 //! * [`concern`]: `Concern`, informal concerns on site, on the helpline and the day after.
 //! * [`complaint`]: `FormalComplaint`, from submission to closure and periodic review.
 //! * [`intake`]: `IntakeLog`, the record of refused submissions.

@@ -5,6 +5,7 @@
 //! `reply`. The handlers live by family:
 //! * `visits`: notification, deferral, on-site work, pauses (`case` holds what they share).
 //! * `reports`: draft and final reports, publication, its delay, the wellbeing contact.
+//! * `appeals`: tribunal appeals lodged and concluded.
 //! * `concerns`: raising a concern (refusals go to the intake log).
 //! * `handling`: taking, resolving, leaving unresolved, withdrawing, flagging a risk.
 //! * `queries`: the read models, with read-your-writes through `ReadConsistency`.
@@ -23,6 +24,7 @@ use crate::app::Context;
 use crate::domain::v1;
 use crate::domain::v1::inspections_server::Inspections;
 
+mod appeals;
 mod case;
 mod concerns;
 mod handling;
@@ -162,6 +164,20 @@ impl Inspections for InspectionsService {
         request: Request<v1::RecordWellbeingContactRequest>,
     ) -> Answer<v1::RecordWellbeingContactResponse> {
         reports::record_wellbeing_contact(self, request).await
+    }
+
+    async fn record_tribunal_appeal_lodged(
+        &self,
+        request: Request<v1::RecordTribunalAppealLodgedRequest>,
+    ) -> Answer<v1::RecordTribunalAppealLodgedResponse> {
+        appeals::record_tribunal_appeal_lodged(self, request).await
+    }
+
+    async fn record_tribunal_appeal_concluded(
+        &self,
+        request: Request<v1::RecordTribunalAppealConcludedRequest>,
+    ) -> Answer<v1::RecordTribunalAppealConcludedResponse> {
+        appeals::record_tribunal_appeal_concluded(self, request).await
     }
 
     async fn raise_concern(

@@ -4,8 +4,9 @@
 //! # Layout
 //! * [`grpc`]: `InspectionsService` — every handler parses, executes and replies; errors become a
 //!   `Status` in `grpc::reply` only. The role table is in `docs/inspections.md`.
-//! * [`read_models`]: the `inspections` projection (case summaries, the day-after route, the
-//!   publication gate, the pause register, concerns) and the queries the handlers run.
+//! * [`read_models`]: the `inspections` projection (case summaries with any tribunal appeal
+//!   pending, the day-after route, the publication gate, the pause register, concerns) and the
+//!   queries the handlers run.
 //! * [`timers`]: the `inspection_timers` projection and the handler that fires
 //!   `DeemInspectionIncomplete` and `RequirePublicationDelayExplanation`.
 //!
@@ -49,7 +50,7 @@ pub fn access_policy(policy: AccessPolicy) -> AccessPolicy {
         ComplaintsDecisionMaker,
         Auditor,
     ];
-    let rules: [(&str, &[Role]); 23] = [
+    let rules: [(&str, &[Role]); 25] = [
         ("RecordInspectionNotified", &[InspectionSystem]),
         ("RecordDeferral", &[InspectionSystem]),
         ("RecordOnSiteStarted", &[InspectionSystem, LeadInspector]),
@@ -62,6 +63,8 @@ pub fn access_policy(policy: AccessPolicy) -> AccessPolicy {
         ("PublishReport", &[InspectionSystem]),
         ("RecordPublicationDelayExplanation", &[InspectionSystem]),
         ("RecordWellbeingContact", &[InspectionSystem, LeadInspector]),
+        ("RecordTribunalAppealLodged", &[InspectionSystem]),
+        ("RecordTribunalAppealConcluded", &[InspectionSystem]),
         (
             "RaiseConcern",
             &[ProviderRepresentative, ResponsibleBody, LeadInspector],

@@ -2,7 +2,8 @@
 //!
 //! Tables (all functions of the service's own events, so [`ProjectionRunner::rebuild`] can
 //! recreate them):
-//! * `inspection_cases`: one row per case — provider, remit, stage, team, policy version.
+//! * `inspection_cases`: one row per case — provider, remit, stage, team, policy version, the
+//!   tribunal appeals pending.
 //! * `day_after_route`: per inspection, the last on-site day and the day-after window.
 //! * `publication_gate` and `publication_holds`: the publication deadline, the explanation and
 //!   publication instants, and the complaints holding publication now.
@@ -53,7 +54,10 @@ CREATE TABLE inspection_cases (
     policy_version      text    NOT NULL DEFAULT '',
     on_site_starts_on   text    NOT NULL DEFAULT '',
     last_onsite_date    text    NOT NULL DEFAULT '',
-    version             bigint  NOT NULL DEFAULT 0
+    version             bigint  NOT NULL DEFAULT 0,
+    -- The references of the tribunal appeals lodged and not yet concluded; a set, kept by
+    -- appending only a reference not already there.
+    pending_tribunal_appeal_refs text[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX inspection_cases_provider ON inspection_cases (provider_id);
 CREATE TABLE day_after_route (
@@ -123,7 +127,8 @@ impl Projection for InspectionsProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: `inspection_cases.pending_tribunal_appeal_refs`.
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -389,6 +394,30 @@ async fn apply_case(
             )
             .bind(id)
             .bind(e.complaint_id.parse::<Uuid>().unwrap_or_default())
+            .execute(conn)
+            .await?;
+        }
+        E::TribunalAppealLodged(e) => {
+            set_version(conn, id, version).await?;
+            sqlx::query(
+                "UPDATE inspection_cases
+                 SET pending_tribunal_appeal_refs = array_append(pending_tribunal_appeal_refs, $2)
+                 WHERE inspection_id = $1 AND NOT ($2 = ANY (pending_tribunal_appeal_refs))",
+            )
+            .bind(id)
+            .bind(&e.appeal_ref)
+            .execute(conn)
+            .await?;
+        }
+        E::TribunalAppealConcluded(e) => {
+            set_version(conn, id, version).await?;
+            sqlx::query(
+                "UPDATE inspection_cases
+                 SET pending_tribunal_appeal_refs = array_remove(pending_tribunal_appeal_refs, $2)
+                 WHERE inspection_id = $1",
+            )
+            .bind(id)
+            .bind(&e.appeal_ref)
             .execute(conn)
             .await?;
         }

@@ -10,6 +10,8 @@
 //! * `escalation`: the escalation context's events on its stream applied by the escalation
 //!   policy (escalated, declined, closed, withdrawn, reconsideration), the escalation-window
 //!   timer, redelivery through the inbox and parking.
+//! * `tribunal`: submissions and out-of-time acceptance refused while a tribunal appeal the
+//!   partner system lodged is pending, and accepted once it concluded.
 //! * `bad_inputs`: INVALID_ARGUMENT with field violations and no event, per RPC.
 //! * `authorization`: UNAUTHENTICATED, PERMISSION_DENIED and another provider's NOT_FOUND.
 
@@ -21,3 +23,4 @@ mod escalation;
 mod helpers;
 mod lifecycle;
 mod submission;
+mod tribunal;

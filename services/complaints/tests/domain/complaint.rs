@@ -315,13 +315,35 @@ fn a_second_open_complaint_about_the_inspection_is_rejected_as_a_duplicate() {
 #[test]
 fn a_complaint_during_a_tribunal_appeal_is_rejected() {
     complaint(vec![])
-        .when(submit_with(
-            submission(london(2025, 7, 4, 10, 0)),
-            SubmissionFacts {
-                tribunal_appeal_pending: true,
-                ..facts_of(&ins1_drafted())
-            },
-        ))
+        .when(submit(london(2025, 7, 4, 10, 0), &ins1_appealed()))
+        .then_rejects(Rejection::TribunalAppealPending);
+}
+
+#[test]
+fn a_complaint_once_the_tribunal_appeal_concluded_is_accepted_inside_the_window() {
+    let concluded = and::<InspectionCase>(
+        ins1_appealed(),
+        [appeal_concluded(APPEAL, london(2025, 7, 3, 16, 0))],
+    );
+    complaint(vec![])
+        .when(submit(london(2025, 7, 4, 10, 0), &concluded))
+        .then([Event::ComplaintSubmitted(submitted_event(
+            london(2025, 7, 4, 10, 0),
+            end_of(2025, 7, 8),
+        ))]);
+}
+
+#[test]
+fn a_complaint_while_a_second_appeal_is_pending_is_rejected() {
+    let history = and::<InspectionCase>(
+        ins1_appealed(),
+        [
+            appeal_lodged(OTHER_APPEAL, london(2025, 7, 2, 12, 0)),
+            appeal_concluded(APPEAL, london(2025, 7, 3, 16, 0)),
+        ],
+    );
+    complaint(vec![])
+        .when(submit(london(2025, 7, 4, 10, 0), &history))
         .then_rejects(Rejection::TribunalAppealPending);
 }
 
@@ -614,6 +636,22 @@ fn discretion_does_not_open_a_second_complaint_while_one_is_open() {
         .then_rejects(Rejection::DuplicateOpen {
             existing: OTHER_COMPLAINT,
         });
+}
+
+#[test]
+fn discretion_does_not_let_a_complaint_in_while_a_tribunal_appeal_is_pending() {
+    complaint(vec![])
+        .when(Command::AcceptOutOfTime {
+            complaint_id: COMPLAINT,
+            submission: submission(london(2025, 7, 8, 0, 5)),
+            facts: facts_of(&ins1_appealed()),
+            decided_by: decision_maker(),
+            justification_ref: "doc:justification-1".into(),
+            accepted_at: london(2025, 7, 9, 15, 0),
+            policy: era_c(),
+            calendar: cal(),
+        })
+        .then_rejects(Rejection::TribunalAppealPending);
 }
 
 #[test]
@@ -2192,13 +2230,7 @@ fn a_too_early_submission_is_recorded_with_when_the_window_opens() {
 fn route_and_tribunal_refusals_are_recorded() {
     let route = intake_record(&submit(london(2025, 7, 4, 10, 0), &ins1_fast_tracked()));
     assert_eq!(route.reason(), v1::RejectionReason::RouteAlreadyChosen);
-    let tribunal = intake_record(&submit_with(
-        submission(london(2025, 7, 4, 10, 0)),
-        SubmissionFacts {
-            tribunal_appeal_pending: true,
-            ..facts_of(&ins1_drafted())
-        },
-    ));
+    let tribunal = intake_record(&submit(london(2025, 7, 4, 10, 0), &ins1_appealed()));
     assert_eq!(
         tribunal.reason(),
         v1::RejectionReason::TribunalAppealPending

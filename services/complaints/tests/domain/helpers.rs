@@ -12,7 +12,8 @@ use complaints::domain::inspection::{self, ComplaintIntake, InspectionCase};
 use complaints::domain::policy::{Policy, PolicySet};
 use complaints::domain::{
     Actor, ComplaintGround, ComplaintOutcome, ConcernChannel, ConcernTopic, DutyDesk,
-    HoldReleaseReason, PauseInitiator, PauseReason, Remedy, Remit, Role, timestamp,
+    HoldReleaseReason, PauseInitiator, PauseReason, Remedy, Remit, Role, TribunalAppealOutcome,
+    timestamp,
 };
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
@@ -308,6 +309,25 @@ pub fn publish(at: Timestamp) -> inspection::Command {
     inspection::Command::PublishReport { published_at: at }
 }
 
+/// The partner system's reference of the test tribunal appeals.
+pub const APPEAL: &str = "tribunal:EA-2025-0142";
+pub const OTHER_APPEAL: &str = "tribunal:EA-2025-0199";
+
+pub fn appeal_lodged(appeal_ref: &str, at: Timestamp) -> inspection::Command {
+    inspection::Command::RecordTribunalAppealLodged {
+        appeal_ref: appeal_ref.into(),
+        lodged_at: at,
+    }
+}
+
+pub fn appeal_concluded(appeal_ref: &str, at: Timestamp) -> inspection::Command {
+    inspection::Command::RecordTribunalAppealConcluded {
+        appeal_ref: appeal_ref.into(),
+        outcome: TribunalAppealOutcome::Dismissed,
+        concluded_at: at,
+    }
+}
+
 pub fn fast_track(at: Timestamp) -> inspection::Command {
     inspection::Command::RecordFactualAccuracyPoints {
         doc_ref: "doc:fa-1".into(),
@@ -335,6 +355,14 @@ pub fn ins1_drafted() -> Vec<inspection::Event> {
     and::<InspectionCase>(ins1_ended(), [draft(london(2025, 6, 30, 10, 0))])
 }
 
+/// INS-1's draft issued, then an appeal against an enforcement decision lodged on Wed 2 July 2025.
+pub fn ins1_appealed() -> Vec<inspection::Event> {
+    and::<InspectionCase>(
+        ins1_drafted(),
+        [appeal_lodged(APPEAL, london(2025, 7, 2, 9, 0))],
+    )
+}
+
 /// The facts a complaint about an inspection with `history` is checked against.
 pub fn intake_of(history: &[inspection::Event]) -> ComplaintIntake {
     InspectionCase::replay(history)
@@ -346,7 +374,6 @@ pub fn facts_of(history: &[inspection::Event]) -> SubmissionFacts {
     SubmissionFacts {
         inspection: intake_of(history),
         open_complaint: None,
-        tribunal_appeal_pending: false,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `InspectionCase`: upstream facts, pauses, the windows that open when on-site work ends, the
-//! publication gate and the delay explanation. One test per rule and per rejection.
+//! publication gate, the delay explanation and tribunal appeals. One test per rule and per
+//! rejection.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +9,7 @@ use complaints::domain::inspection::{
 };
 use complaints::domain::{
     DeferralReason, DutyDesk, HoldReleaseReason, PauseInitiator, PauseReason,
-    PublicationDelayReason, Remit, WellbeingContactKind, WindowStart, v1,
+    PublicationDelayReason, Remit, TribunalAppealOutcome, WellbeingContactKind, WindowStart, v1,
 };
 use platform::aggregate::{Aggregate, DomainEvent};
 use uuid::Uuid;
@@ -1242,6 +1243,264 @@ fn a_wellbeing_contact_for_an_inspection_never_notified_is_rejected() {
             recorded_at: london(2025, 6, 9, 10, 30),
         })
         .then_rejects(Rejection::NotNotified);
+}
+
+// ---- tribunal appeals ----
+
+fn appeal_lodged_event(appeal_ref: &str, at: jiff::Timestamp) -> Event {
+    Event::TribunalAppealLodged(v1::TribunalAppealLodged {
+        inspection_id: id(),
+        appeal_ref: appeal_ref.into(),
+        lodged_at: ts(at),
+    })
+}
+
+/// INS-1 published, then an appeal lodged on Mon 21 July 2025.
+fn ins1_published_and_appealed() -> Vec<Event> {
+    and::<InspectionCase>(
+        ins1_published(),
+        [appeal_lodged(APPEAL, london(2025, 7, 21, 9, 0))],
+    )
+}
+
+#[test]
+fn lodging_a_tribunal_appeal_records_it_and_bars_formal_complaints() {
+    let state = case(ins1_drafted())
+        .when(appeal_lodged(APPEAL, london(2025, 7, 2, 9, 0)))
+        .then([appeal_lodged_event(APPEAL, london(2025, 7, 2, 9, 0))]);
+    assert!(state.tribunal_appeal_pending());
+    assert!(state.complaint_intake().unwrap().tribunal_appeal_pending);
+}
+
+#[test]
+fn an_appeal_may_be_lodged_at_any_stage_after_notification_and_leaves_the_stage_alone() {
+    let histories = [
+        run::<InspectionCase>([notify(day(2025, 6, 10))]),
+        ins1_on_site(),
+        ins1_paused(),
+        ins1_incomplete(),
+        ins1_ended(),
+        ins1_drafted(),
+        ins1_final(),
+        ins1_published(),
+    ];
+    for history in histories {
+        let before = InspectionCase::replay(&history);
+        let after = case(history)
+            .when(appeal_lodged(APPEAL, london(2025, 7, 21, 9, 0)))
+            .then([appeal_lodged_event(APPEAL, london(2025, 7, 21, 9, 0))]);
+        assert_eq!(after.stage(), before.stage());
+        assert_eq!(after.holds(), before.holds());
+        assert!(after.tribunal_appeal_pending());
+    }
+}
+
+#[test]
+fn a_case_keeps_taking_its_facts_while_an_appeal_is_pending() {
+    let appealed = and::<InspectionCase>(
+        ins1_on_site(),
+        [appeal_lodged(APPEAL, london(2025, 6, 10, 12, 0))],
+    );
+    let state = case(appealed)
+        .when(end(day(2025, 6, 11), london(2025, 6, 11, 17, 0)))
+        .then([ended_event()]);
+    assert!(state.tribunal_appeal_pending());
+}
+
+#[test]
+fn lodging_an_appeal_for_an_inspection_never_notified_is_rejected() {
+    case(vec![])
+        .when(appeal_lodged(APPEAL, london(2025, 7, 2, 9, 0)))
+        .then_rejects(Rejection::NotNotified);
+}
+
+#[test]
+fn lodging_the_same_appeal_twice_records_nothing() {
+    case(ins1_appealed())
+        .when(appeal_lodged(APPEAL, london(2025, 7, 3, 9, 0)))
+        .then_nothing();
+}
+
+#[test]
+fn lodging_a_concluded_appeal_again_records_nothing_and_does_not_reopen_it() {
+    let concluded = and::<InspectionCase>(
+        ins1_appealed(),
+        [appeal_concluded(APPEAL, london(2025, 9, 1, 9, 0))],
+    );
+    let state = InspectionCase::replay(&concluded);
+    case(concluded)
+        .when(appeal_lodged(APPEAL, london(2025, 9, 2, 9, 0)))
+        .then_nothing();
+    assert!(!state.tribunal_appeal_pending());
+}
+
+#[test]
+fn an_appeal_without_the_partners_reference_is_rejected() {
+    case(ins1_drafted())
+        .when(appeal_lodged(" ", london(2025, 7, 2, 9, 0)))
+        .then_rejects(Rejection::AppealRefRequired);
+    case(ins1_appealed())
+        .when(appeal_concluded("", london(2025, 9, 1, 9, 0)))
+        .then_rejects(Rejection::AppealRefRequired);
+}
+
+#[test]
+fn concluding_an_appeal_records_its_outcome_and_lifts_the_bar() {
+    let state = case(ins1_appealed())
+        .when(Command::RecordTribunalAppealConcluded {
+            appeal_ref: APPEAL.into(),
+            outcome: TribunalAppealOutcome::Withdrawn,
+            concluded_at: london(2025, 9, 1, 9, 0),
+        })
+        .then([Event::TribunalAppealConcluded(
+            v1::TribunalAppealConcluded {
+                inspection_id: id(),
+                appeal_ref: APPEAL.into(),
+                outcome: v1::TribunalAppealOutcome::Withdrawn as i32,
+                concluded_at: ts(london(2025, 9, 1, 9, 0)),
+            },
+        )]);
+    assert!(!state.tribunal_appeal_pending());
+    assert!(!state.complaint_intake().unwrap().tribunal_appeal_pending);
+}
+
+#[test]
+fn concluding_an_appeal_on_the_instant_it_was_lodged_is_allowed() {
+    case(ins1_appealed())
+        .when(appeal_concluded(APPEAL, london(2025, 7, 2, 9, 0)))
+        .then([Event::TribunalAppealConcluded(
+            v1::TribunalAppealConcluded {
+                inspection_id: id(),
+                appeal_ref: APPEAL.into(),
+                outcome: v1::TribunalAppealOutcome::Dismissed as i32,
+                concluded_at: ts(london(2025, 7, 2, 9, 0)),
+            },
+        )]);
+}
+
+#[test]
+fn concluding_an_appeal_never_lodged_is_rejected() {
+    case(ins1_appealed())
+        .when(appeal_concluded(OTHER_APPEAL, london(2025, 9, 1, 9, 0)))
+        .then_rejects(Rejection::TribunalAppealNotLodged);
+}
+
+#[test]
+fn concluding_an_appeal_twice_is_rejected() {
+    let concluded = and::<InspectionCase>(
+        ins1_appealed(),
+        [appeal_concluded(APPEAL, london(2025, 9, 1, 9, 0))],
+    );
+    case(concluded)
+        .when(appeal_concluded(APPEAL, london(2025, 9, 2, 9, 0)))
+        .then_rejects(Rejection::TribunalAppealAlreadyConcluded);
+}
+
+#[test]
+fn concluding_an_appeal_before_it_was_lodged_is_rejected() {
+    case(ins1_appealed())
+        .when(appeal_concluded(APPEAL, london(2025, 7, 1, 9, 0)))
+        .then_rejects(Rejection::TribunalAppealConcludedBeforeLodged {
+            lodged_at: london(2025, 7, 2, 9, 0),
+        });
+}
+
+#[test]
+fn concluding_an_appeal_for_an_inspection_never_notified_is_rejected() {
+    case(vec![])
+        .when(appeal_concluded(APPEAL, london(2025, 9, 1, 9, 0)))
+        .then_rejects(Rejection::NotNotified);
+}
+
+#[test]
+fn complaints_stay_barred_until_every_appeal_has_concluded() {
+    let two = and::<InspectionCase>(
+        ins1_published_and_appealed(),
+        [appeal_lodged(OTHER_APPEAL, london(2025, 7, 22, 9, 0))],
+    );
+    let one_left = and::<InspectionCase>(
+        two.clone(),
+        [appeal_concluded(APPEAL, london(2025, 9, 1, 9, 0))],
+    );
+    let none_left = and::<InspectionCase>(
+        one_left.clone(),
+        [appeal_concluded(OTHER_APPEAL, london(2025, 9, 2, 9, 0))],
+    );
+    let a_later_one = and::<InspectionCase>(
+        none_left.clone(),
+        [appeal_lodged(
+            "tribunal:EA-2026-0007",
+            london(2026, 1, 5, 9, 0),
+        )],
+    );
+    let pending = |history: &[Event]| InspectionCase::replay(history).tribunal_appeal_pending();
+    assert!(pending(&two));
+    assert!(pending(&one_left));
+    assert!(!pending(&none_left));
+    assert!(pending(&a_later_one));
+}
+
+#[test]
+fn an_appeal_outcome_this_build_does_not_know_still_concludes_the_appeal() {
+    let mut history = ins1_appealed();
+    history.push(Event::TribunalAppealConcluded(
+        v1::TribunalAppealConcluded {
+            inspection_id: id(),
+            appeal_ref: APPEAL.into(),
+            outcome: 99,
+            concluded_at: ts(london(2025, 9, 1, 9, 0)),
+        },
+    ));
+    assert!(!InspectionCase::replay(&history).tribunal_appeal_pending());
+}
+
+#[test]
+fn the_appeal_events_survive_storage_under_their_fully_qualified_names() {
+    let history = and::<InspectionCase>(
+        ins1_appealed(),
+        [appeal_concluded(APPEAL, london(2025, 9, 1, 9, 0))],
+    );
+    let names: Vec<&str> = history
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| e.event_type())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "redress.complaints.v1.TribunalAppealConcluded",
+            "redress.complaints.v1.TribunalAppealLodged"
+        ]
+    );
+    for event in history {
+        assert_eq!(
+            Event::decode(event.event_type(), &event.encode_payload()).as_ref(),
+            Ok(&event)
+        );
+    }
+}
+
+#[test]
+fn every_tribunal_appeal_rejection_has_a_stable_reason_code() {
+    let codes = [
+        Rejection::AppealRefRequired.reason(),
+        Rejection::TribunalAppealNotLodged.reason(),
+        Rejection::TribunalAppealAlreadyConcluded.reason(),
+        Rejection::TribunalAppealConcludedBeforeLodged {
+            lodged_at: london(2025, 7, 2, 9, 0),
+        }
+        .reason(),
+    ];
+    assert_eq!(
+        codes,
+        [
+            "APPEAL_REF_REQUIRED",
+            "TRIBUNAL_APPEAL_NOT_LODGED",
+            "TRIBUNAL_APPEAL_ALREADY_CONCLUDED",
+            "TRIBUNAL_APPEAL_CONCLUDED_BEFORE_LODGED"
+        ]
+    );
 }
 
 // ---- the facts other aggregates read ----

@@ -100,6 +100,8 @@ fn the_events_are_the_facts_named_in_the_domain_model() {
         "PublicationDelayExplanationDue",
         "PublicationDelayExplained",
         "WellbeingContactRecorded",
+        "TribunalAppealLodged",
+        "TribunalAppealConcluded",
         "ConcernRaised",
         "ConcernAssigned",
         "ConcernResolved",
@@ -169,6 +171,7 @@ fn every_category_mirrors_its_protobuf_enum() {
         WithdrawalReason,
         ClosureReason,
         EscalationRoute,
+        TribunalAppealOutcome,
     );
 }
 

@@ -276,3 +276,50 @@ async fn an_unknown_inspection_or_concern_is_not_found() {
     assert_eq!(assign.code(), Code::NotFound);
     assert_eq!(api.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn only_the_inspection_system_records_tribunal_appeals() {
+    // Arrange
+    let mut api = Api::spawn().await;
+    let id = api.inspected("2025-06-10", "2025-06-11").await;
+    api.set_now("2025-07-01T10:00:00Z");
+    let before = api.event_count().await;
+    let mut cells = 0;
+
+    // Act / Assert: every role against both RPCs; the allowed role's calls are about an appeal
+    // that was never lodged (for the conclusion) and an unknown inspection (for the lodging), so
+    // no call writes anything.
+    for role in Role::ALL {
+        let lodged = api
+            .client
+            .record_tribunal_appeal_lodged(api.as_role(
+                role,
+                crate::appeals::lodge(Uuid::now_v7(), "lodge-1", "2025-07-01T09:00:00Z"),
+            ))
+            .await
+            .map(drop);
+        let concluded = api
+            .client
+            .record_tribunal_appeal_concluded(api.as_role(
+                role,
+                crate::appeals::conclude(id, "conclude-1", "2025-07-01T09:30:00Z"),
+            ))
+            .await
+            .map(drop);
+        for (rpc, result) in [("lodged", lodged), ("concluded", concluded)] {
+            let code = result.as_ref().err().map(tonic::Status::code);
+            if role == Role::InspectionSystem {
+                assert_eq!(
+                    code,
+                    Some(Code::FailedPrecondition),
+                    "{rpc} admits {role}: {result:?}"
+                );
+            } else {
+                assert_eq!(code, Some(Code::PermissionDenied), "{rpc} denies {role}");
+            }
+            cells += 1;
+        }
+    }
+    assert_eq!(cells, 2 * Role::ALL.len());
+    assert_eq!(api.event_count().await, before);
+}

@@ -224,6 +224,75 @@ async fn a_wellbeing_contact_with_bad_details_is_invalid_and_nothing_reaches_the
 }
 
 #[tokio::test]
+async fn tribunal_appeals_with_bad_fields_name_each_of_them_and_write_nothing() {
+    // Arrange: a real inspection, so a request that slipped through would write to it.
+    let mut api = Api::spawn().await;
+    let id = api.inspected("2025-06-10", "2025-06-11").await;
+    api.set_now("2025-07-01T10:00:00Z");
+    let before = api.event_count().await;
+
+    // Act
+    let lodged = api
+        .client
+        .record_tribunal_appeal_lodged(api.system(v1::RecordTribunalAppealLodgedRequest {
+            request_id: "has space".into(),
+            inspection_id: NIL.into(),
+            appeal_ref: " ".into(),
+            occurred_at: ts("2025-07-02T10:00:00Z"),
+        }))
+        .await
+        .expect_err("invalid");
+    let lodged_without_time = api
+        .client
+        .record_tribunal_appeal_lodged(api.system(v1::RecordTribunalAppealLodgedRequest {
+            request_id: "lodge-1".into(),
+            inspection_id: id.to_string(),
+            appeal_ref: "a".repeat(129),
+            occurred_at: None,
+        }))
+        .await
+        .expect_err("invalid");
+    let concluded = api
+        .client
+        .record_tribunal_appeal_concluded(api.system(v1::RecordTribunalAppealConcludedRequest {
+            request_id: String::new(),
+            inspection_id: id.to_string(),
+            appeal_ref: "tribunal:\u{202E}1".into(),
+            outcome: 0,
+            occurred_at: ts("1999-12-31T23:00:00Z"),
+        }))
+        .await
+        .expect_err("invalid");
+    let unknown_outcome = api
+        .client
+        .record_tribunal_appeal_concluded(api.system(v1::RecordTribunalAppealConcludedRequest {
+            request_id: "conclude-1".into(),
+            inspection_id: id.to_string(),
+            appeal_ref: "tribunal:EA-1".into(),
+            outcome: 99,
+            occurred_at: ts("2025-07-01T09:00:00Z"),
+        }))
+        .await
+        .expect_err("invalid");
+
+    // Assert
+    assert_eq!(
+        sorted(violated_fields(&lodged)),
+        vec!["appeal_ref", "inspection_id", "occurred_at", "request_id"]
+    );
+    assert_eq!(
+        sorted(violated_fields(&lodged_without_time)),
+        vec!["appeal_ref", "occurred_at"]
+    );
+    assert_eq!(
+        sorted(violated_fields(&concluded)),
+        vec!["appeal_ref", "occurred_at", "outcome", "request_id"]
+    );
+    assert_eq!(violated_fields(&unknown_outcome), vec!["outcome"]);
+    assert_eq!(api.event_count().await, before);
+}
+
+#[tokio::test]
 async fn concern_requests_with_bad_fields_are_invalid_and_write_nothing() {
     // Arrange
     let mut api = Api::spawn().await;

@@ -1,6 +1,7 @@
 //! API tests of the `Inspections` service: a real server on port 0, a fresh PostgreSQL database
 //! and a real NATS per test, through `complaints::testing::spawn_app`.
 //!
+//! * `appeals`: tribunal appeals lodged, shown on the case, concluded, repeated and retried.
 //! * `concerns`: the day-after route (S1), too-early contacts (S2, S3), handlers.
 //! * `facts`: inspection facts, the wellbeing contact, the publication-delay timer.
 //! * `handling`: leaving unresolved, flagging a risk, withdrawing.
@@ -11,6 +12,7 @@
 //! * `authorization`: unauthenticated, wrong roles, other providers.
 //! * `read_your_writes`: queries at a receipt's position.
 
+mod appeals;
 mod authorization;
 mod bad_inputs;
 mod concerns;

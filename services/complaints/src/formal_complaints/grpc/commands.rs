@@ -304,11 +304,12 @@ impl ComplaintsService {
                         reason_ref,
                     }),
             };
+            // `intake` says whether a tribunal appeal is pending. An appeal lodged after this
+            // load moves the inspection's version, so the hold staged below loses the race and
+            // the submission is decided again against it.
             let facts = SubmissionFacts {
                 inspection: intake,
                 open_complaint,
-                // No partner enforcement facts reach this service yet.
-                tribunal_appeal_pending: false,
             };
             let command = match &justification_ref {
                 None => Command::SubmitFormalComplaint {

@@ -31,10 +31,12 @@ pub async fn inspection_case(
         String,
         String,
         i64,
+        bool,
     );
     let row: Option<Row> = sqlx::query_as(
         "SELECT provider_id, remit, stage, lead_inspector_ref, team_inspector_refs, policy_version,
-                on_site_starts_on, last_onsite_date, version
+                on_site_starts_on, last_onsite_date, version,
+                cardinality(pending_tribunal_appeal_refs) > 0
          FROM inspection_cases WHERE inspection_id = $1 AND stage <> 0",
     )
     .bind(id)
@@ -42,7 +44,7 @@ pub async fn inspection_case(
     .await
     .context("Failed to read an inspection case")?;
     Ok(row.map(
-        |(provider, remit, stage, lead, team, policy, starts, last, version)| {
+        |(provider, remit, stage, lead, team, policy, starts, last, version, appeal_pending)| {
             v1::InspectionCaseView {
                 inspection_id: id.to_string(),
                 provider_id: provider.unwrap_or_default(),
@@ -54,6 +56,7 @@ pub async fn inspection_case(
                 on_site_starts_on: starts,
                 last_onsite_date: last,
                 version: version.unsigned_abs(),
+                tribunal_appeal_pending: appeal_pending,
             }
         },
     ))
