@@ -237,9 +237,23 @@ impl<H: Handler> Consumer<H> {
                 fetched += 1;
                 outcomes.push(self.process(message).await?);
             }
-            // A short batch means nothing else was pending when it was fetched.
-            if fetched < BATCH {
+            // A full batch may have more behind it. A short one may too: with one message in
+            // flight the server hands them over one acknowledgement at a time, and a loaded
+            // machine fits fewer into the expiry. Ask the server what is still undelivered
+            // (messages awaiting a delayed redelivery do not count). An empty batch means
+            // nothing can be delivered now (the one slot in flight awaits a redelivery).
+            if fetched == 0 {
                 return Ok(outcomes);
+            }
+            if fetched < BATCH {
+                let info = self
+                    .consumer
+                    .get_info()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("Failed to read the consumer's state: {e}"))?;
+                if info.num_pending == 0 {
+                    return Ok(outcomes);
+                }
             }
         }
     }
