@@ -12,6 +12,7 @@
 //!   timer, redelivery through the inbox and parking.
 //! * `tribunal`: submissions and out-of-time acceptance refused while a tribunal appeal the
 //!   partner system lodged is pending, and accepted once it concluded.
+//! * `concurrency`: a submission that loses every race for its inspection is `ABORTED`.
 //! * `bad_inputs`: INVALID_ARGUMENT with field violations and no event, per RPC.
 //! * `authorization`: UNAUTHENTICATED, PERMISSION_DENIED and another provider's NOT_FOUND.
 
@@ -19,8 +20,11 @@
 
 mod authorization;
 mod bad_inputs;
+mod concurrency;
 mod escalation;
 mod helpers;
 mod lifecycle;
+#[path = "../support/race.rs"]
+mod race;
 mod submission;
 mod tribunal;

@@ -8,6 +8,7 @@
 //! * `pauses`: the pause register and the pause-limit timer (S12).
 //! * `publication`: the publication gate.
 //! * `idempotency`: retried and reused request ids.
+//! * `concurrency`: a command that loses every optimistic-concurrency race is `ABORTED`.
 //! * `bad_inputs`: `INVALID_ARGUMENT` with field violations, and nothing written.
 //! * `authorization`: unauthenticated, wrong roles, other providers.
 //! * `read_your_writes`: queries at a receipt's position.
@@ -16,10 +17,13 @@ mod appeals;
 mod authorization;
 mod bad_inputs;
 mod concerns;
+mod concurrency;
 mod facts;
 mod handling;
 mod helpers;
 mod idempotency;
 mod pauses;
 mod publication;
+#[path = "../support/race.rs"]
+mod race;
 mod read_your_writes;
