@@ -1,15 +1,12 @@
-//! `redress serve`: the gRPC endpoint, and each selected service with its relay, read models
-//! and timers.
+//! `redress serve`: the gRPC endpoint, and each selected service with its relays, read models,
+//! timers and policies.
 
 use anyhow::Context as _;
-use async_nats::jetstream;
 use platform::clock::Clock;
 use platform::grpc::{AccessPolicy, Authenticator, GrpcServer, ServerConfig};
-use platform::nats::{Namespace, StreamSpec};
-use platform::relay::{Relay, RelayConfig};
+use platform::nats::Namespace;
 use platform::vault::Vault;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::services::{self, Service};
@@ -28,71 +25,53 @@ pub async fn run(
     let selected = services::selected(&args.services);
     let namespace = Namespace::prefixed(&args.nats_prefix)?;
     let keys = public_keys(&args)?;
-    let stop = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let config = ServerConfig::default();
     let mut policy = AccessPolicy::new();
-    let mut complaints_app = None;
-    let mut escalation_app = None;
+    let (mut complaints_app, mut escalation_app, mut learning_app) = (None, None, None);
     for service in &selected {
         match service {
             Service::Complaints => {
-                let app = complaints::app::App::build(
-                    complaints_config(&args, &namespace, &keys)?,
-                    Clock::system(),
-                )
-                .await?;
+                let config = complaints_config(&args, &namespace, &keys)?;
+                complaints_app = Some(complaints::app::App::build(config, Clock::system()).await?);
                 policy = complaints::app::App::access_policy(policy);
-                app.spawn_background(&mut tasks, &stop);
-                complaints_app = Some(app);
             }
             Service::Escalation => {
-                let app = escalation::app::App::build(
-                    escalation_config(&args, &namespace, &keys),
-                    Clock::system(),
-                )
-                .await?;
+                let config = escalation_config(&args, &namespace, &keys);
+                escalation_app = Some(escalation::app::App::build(config, Clock::system()).await?);
                 policy = escalation::app::App::access_policy(policy);
-                app.spawn_background(&mut tasks, &stop);
-                escalation_app = Some(app);
             }
-            other => {
-                // Contexts whose services are not built yet still relay whatever their store holds.
-                let store = open_store(&args.database.database_url, *other).await?;
-                let js = jetstream::new(platform::nats::connect(&args.nats_url, "redress").await?);
-                platform::nats::ensure_stream(
-                    &js,
-                    &StreamSpec::for_service(&namespace, other.name()),
-                )
-                .await?;
-                tasks.spawn(
-                    Relay::new(
-                        &store,
-                        js,
-                        RelayConfig::new(other.name(), namespace.clone()),
-                    )
-                    .run(stop.clone()),
-                );
+            Service::LearningReviews => {
+                let config = learning_reviews_config(&args, &namespace, &keys);
+                learning_app =
+                    Some(learning_reviews::app::App::build(config, Clock::system()).await?);
+                policy = learning_reviews::app::App::access_policy(policy);
             }
         }
     }
     let authenticator = Authenticator::new(&args.jwt_issuer, &args.jwt_audience, keys)?;
-    let mut server = GrpcServer::new(config, authenticator, policy);
+    let mut server = GrpcServer::new(ServerConfig::default(), authenticator, policy);
     if let Some(app) = &complaints_app {
         server = app.add_services(server);
     }
     if let Some(app) = &escalation_app {
         server = app.add_services(server);
     }
-    tracing::info!(addr = %listener.local_addr()?, services = ?selected.iter().map(|s| s.name()).collect::<Vec<_>>(), "serving");
-    let served = server.serve(listener, shutdown).await;
-    stop.cancel();
-    while let Some(finished) = tasks.join_next().await {
-        if let Err(e) = finished.context("a background task panicked")? {
-            tracing::error!(error = format!("{e:#}"), "a background task failed");
-        }
+    if let Some(app) = &learning_app {
+        server = app.add_services(server);
     }
-    served.context("the gRPC server failed")
+    tracing::info!(addr = %listener.local_addr()?, services = ?selected.iter().map(|s| s.name()).collect::<Vec<_>>(), "serving");
+    server
+        .serve_with_background(listener, shutdown, |tasks, stop| {
+            if let Some(app) = &complaints_app {
+                app.spawn_background(tasks, stop);
+            }
+            if let Some(app) = &escalation_app {
+                app.spawn_background(tasks, stop);
+            }
+            if let Some(app) = &learning_app {
+                app.spawn_background(tasks, stop);
+            }
+        })
+        .await
 }
 
 fn complaints_config(
@@ -131,16 +110,18 @@ fn escalation_config(
     config
 }
 
-async fn open_store(
-    database_url: &str,
-    service: Service,
-) -> anyhow::Result<platform::event_store::EventStore> {
-    let pool = platform::pg::connect(database_url, service.schema(), 10)
-        .await
-        .with_context(|| format!("Failed to connect to PostgreSQL for {}", service.name()))?;
-    platform::migrate::ensure_applied(&pool, service.schema(), &[platform::migrate::EVENT_STORE])
-        .await?;
-    Ok(platform::event_store::EventStore::new(pool))
+fn learning_reviews_config(
+    args: &ServeArgs,
+    namespace: &Namespace,
+    keys: &[(String, String)],
+) -> learning_reviews::config::Config {
+    let mut config =
+        learning_reviews::config::Config::new(args.database.database_url.clone(), keys.to_vec());
+    config.nats_url = Some(args.nats_url.clone());
+    config.namespace = namespace.clone();
+    config.jwt_issuer.clone_from(&args.jwt_issuer);
+    config.jwt_audience.clone_from(&args.jwt_audience);
+    config
 }
 
 /// The configured token keys; without one, a key nobody holds, so every authenticated call is

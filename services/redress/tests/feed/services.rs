@@ -15,7 +15,7 @@ fn url_for(nats: &SecuredNats, user: &str) -> String {
 
 async fn migrated() -> TestDb {
     let db = TestDb::create().await.unwrap();
-    for schema in ["complaints", "escalation"] {
+    for schema in ["complaints", "escalation", "learning_reviews"] {
         let pool = db.pool(schema).await.unwrap();
         platform::migrate::apply(&pool, schema, &[platform::migrate::EVENT_STORE])
             .await
@@ -53,6 +53,23 @@ async fn the_complaints_service_starts_under_its_own_user() {
         .await
         .expect("the complaints user may set up everything the service needs");
     assert_eq!(app.relay_once().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_learning_reviews_service_starts_under_its_own_user() {
+    let nats = SecuredNats::start().await;
+    let db = migrated().await;
+    let mut config = learning_reviews::config::Config::new(
+        db.url().to_owned(),
+        vec![TestTokens::new().public_key()],
+    );
+    config.nats_url = Some(url_for(&nats, "learning-reviews"));
+    let app = learning_reviews::app::App::build(config, platform::clock::Clock::system())
+        .await
+        .expect("the learning-reviews user may set up everything the service needs");
+    assert_eq!(app.relay_once().await.unwrap(), 0);
+    assert_eq!(app.consume_complaints_once().await.unwrap(), 0);
+    assert_eq!(app.consume_escalation_once().await.unwrap(), 0);
 }
 
 #[tokio::test]
