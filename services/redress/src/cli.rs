@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +27,15 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// The independent body's feed.
     Feed(FeedArgs),
+    /// Asks the local gRPC endpoint for its health (grpc.health.v1.Health/Check) and exits 0
+    /// only when it answers SERVING; non-zero when nothing answers in time, the service is not
+    /// serving, or the service name is unknown. For container health checks.
+    Healthcheck(HealthcheckArgs),
+    /// Creates or updates every JetStream stream (COMPLAINTS, ESCALATION, LEARNING_REVIEWS,
+    /// FEED) and the durable consumers Redress owns (the independent body's FEED/ib_feed and
+    /// each cross-context policy's), printing what it created, updated or left unchanged. Safe to repeat; run
+    /// as the NATS user ops after `redress migrate`.
+    Streams(StreamsArgs),
 }
 
 /// Where PostgreSQL is.
@@ -126,6 +136,55 @@ pub struct ServeArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The gRPC endpoint to ask: the address `redress serve` listens on. A wildcard address
+    /// (0.0.0.0, [::]) means this host's loopback.
+    #[arg(long, env = "REDRESS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// The service to ask about, e.g. `redress.complaints.v1.Complaints`; empty asks about the
+    /// server as a whole.
+    #[arg(long, env = "REDRESS_HEALTHCHECK_SERVICE", default_value = "")]
+    pub service: String,
+    /// The longest to wait for the answer, connecting included: `2s`, `500ms`.
+    #[arg(long, env = "REDRESS_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct StreamsArgs {
+    /// NATS server with JetStream (2.12 or later), with the credentials of a user that may create
+    /// and update every stream and consumer: nats://ops:PASSWORD@nats:4222 (percent-escape `@`,
+    /// `:` and `/` in the password).
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
+    pub nats_url: String,
+    /// Prefix for every JetStream stream and subject; empty in production. Lower-case letters and digits.
+    #[arg(long, env = "REDRESS_NATS_PREFIX", default_value = "")]
+    pub nats_prefix: String,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries the report.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+/// `2s`, `500ms`, `1.5s`: a number with the unit `ms` or `s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration such as 2s or 500ms");
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        return Err(invalid());
+    };
+    let value: f64 = number.trim().parse().map_err(|_| invalid())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| invalid())
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct FeedArgs {
     #[command(subcommand)]
     pub command: FeedCommand,
@@ -217,5 +276,19 @@ impl FeedTailArgs {
         config.limit = self.limit;
         config.fail_on_gap = self.fail_on_gap;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_read_in_seconds_or_milliseconds() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

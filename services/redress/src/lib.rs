@@ -9,12 +9,17 @@
 //!   read models, timers and relay), until SIGTERM or Ctrl-C.
 //! * `feed_tail`: `redress feed tail`, the reference consumer of the independent body's feed;
 //!   [`feed_tail::run`] writes to any `io::Write`, for tests and embedding.
+//! * `healthcheck`: `redress healthcheck`, one grpc.health.v1 call, for container health checks.
+//! * `streams`: `redress streams`, the operator's creation or update of every JetStream stream
+//!   and durable consumer Redress owns, with a report of what changed.
 
 pub mod cli;
 pub mod feed_tail;
+pub mod healthcheck;
 pub mod migrate;
 pub mod serve;
 pub mod services;
+pub mod streams;
 
 use anyhow::Context;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
@@ -54,6 +59,16 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 platform::grpc::shutdown_signal(),
             )
             .await?;
+            Ok(())
+        }
+        cli::Command::Healthcheck(args) => {
+            healthcheck::run(&args).await;
+            Ok(())
+        }
+        cli::Command::Streams(args) => {
+            init_stderr_logs(args.log_format)?;
+            let mut stdout = std::io::stdout().lock();
+            streams::run(&args.nats_url, &args.nats_prefix, &mut stdout).await?;
             Ok(())
         }
     }

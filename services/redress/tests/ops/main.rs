@@ -1,0 +1,19 @@
+//! The operator's side: `redress healthcheck`, `redress streams`, and the PostgreSQL roles of
+//! `deploy/postgres`, each against real servers.
+//!
+//! # Layout
+//! * `helpers`: the binary, child processes, a NATS server with `deploy/nats/accounts.conf`,
+//!   and [`helpers::StackDb`], a test database set up by the deploy files with roles of its own.
+//! * `healthcheck`: exit codes against a serving `redress serve`, a NOT_SERVING endpoint,
+//!   nothing listening and an endpoint that never answers.
+//! * `streams`: `redress streams` run twice as `ops` creates, then leaves alone, every stream and
+//!   consumer, with the reliability plan's settings, and puts back a setting changed by hand.
+//! * `postgres_roles`: each service runs as its role; no role may rewrite its log or touch
+//!   another service's schema; the owner of the log is stopped by the append-only trigger.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod healthcheck;
+mod helpers;
+mod postgres_roles;
+mod streams;
