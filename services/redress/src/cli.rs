@@ -63,6 +63,10 @@ pub struct TelemetryArgs {
     /// Address to serve Prometheus metrics on (/metrics). Off when unset.
     #[arg(long, env = "REDRESS_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// The `service.name` of exported spans, e.g. `complaints` for a process serving only
+    /// complaints; `redress` (or `redress-migrate`) when unset.
+    #[arg(long = "otel-service-name", env = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
 }
 
 impl TelemetryArgs {
@@ -71,7 +75,7 @@ impl TelemetryArgs {
             log_format: self.log_format,
             otlp_endpoint: self.otlp_endpoint.clone(),
             metrics_addr: self.metrics_addr,
-            ..Default::default()
+            service_name: self.service_name.clone(),
         }
     }
 }
