@@ -22,6 +22,11 @@
 //! (`ComplaintReopenedForReconsideration`, with a new response deadline). Commands the policy
 //! repeats record nothing when their effect is already recorded.
 //!
+//! A tragic incident the learning-reviews context reports about the complaint's inspection
+//! reaches an open complaint through the application's learning-reviews policy as
+//! `SensitiveCaseFlagged`: communications are handled with care, and no state, outcome or
+//! deadline changes.
+//!
 //! The complaint follows its inspection's policy version throughout: every command that takes a
 //! policy must pass that version (`PolicySet::version` of `ComplaintIntake::policy_version`), and
 //! is refused with `POLICY_VERSION_MISMATCH` otherwise.
@@ -202,8 +207,11 @@ pub enum Command {
         panel_id: Uuid,
         sampled_at: Timestamp,
     },
-    /// Policy on the learning-reviews context's `SensitiveCaseFlagged`: handle communications
-    /// with care. Changes nothing else.
+    /// Policy on the learning-reviews context's `IncidentReported`, for a complaint about one of
+    /// the incident's related inspections: handle communications with care. It changes no
+    /// state, outcome or deadline. Only an open complaint is flagged — submitted, acknowledged,
+    /// under investigation or reconsideration, or answered (escalated or not): a withdrawn or
+    /// closed one has no communications left to take care over, and is refused.
     FlagSensitiveCase {
         incident_id: Uuid,
         flagged_at: Timestamp,
@@ -1204,7 +1212,16 @@ impl Aggregate for FormalComplaint {
                 incident_id,
                 flagged_at,
             } => {
-                let complaint = self.complaint().ok_or(Rejection::NotSubmitted)?;
+                let complaint = match self {
+                    FormalComplaint::Submitted { complaint }
+                    | FormalComplaint::Acknowledged { complaint, .. }
+                    | FormalComplaint::UnderInvestigation { complaint, .. }
+                    | FormalComplaint::ResponseIssued { complaint, .. }
+                    | FormalComplaint::UnderReconsideration { complaint, .. } => complaint,
+                    FormalComplaint::NotSubmitted => return Err(Rejection::NotSubmitted),
+                    FormalComplaint::Withdrawn { .. } => return Err(Rejection::AlreadyWithdrawn),
+                    FormalComplaint::Closed { .. } => return Err(Rejection::AlreadyClosed),
+                };
                 if complaint.sensitive.contains(&incident_id) {
                     return Ok(vec![]);
                 }

@@ -20,7 +20,9 @@
 //!
 //! The case also answers the questions other aggregates' commands need
 //! ([`InspectionCase::stage`], [`InspectionCase::team`], [`InspectionCase::complaint_intake`]):
-//! the application loads the case and passes the answer in the command.
+//! the application loads the case and passes the answer in the command. The learning-reviews
+//! policy asks it which complaints an incident about the inspection may touch
+//! ([`InspectionCase::formal_complaints`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -600,6 +602,15 @@ impl InspectionCase {
     /// The complaints currently holding publication.
     pub fn holds(&self) -> BTreeSet<Uuid> {
         self.draft().map(|d| d.holds.clone()).unwrap_or_default()
+    }
+
+    /// Every formal complaint about the inspection that held its publication, open or ended:
+    /// those submitted (or accepted out of time) before the report was published. A complaint
+    /// accepted after publication holds nothing, so it is not among them.
+    pub fn formal_complaints(&self) -> BTreeSet<Uuid> {
+        self.draft()
+            .map(|d| d.formal_complaints.clone())
+            .unwrap_or_default()
     }
 
     /// Where the inspection is, for `concern::Command::RaiseConcern`.

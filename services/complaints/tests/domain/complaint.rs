@@ -2146,15 +2146,93 @@ fn the_same_incident_flagged_again_records_nothing() {
         .then_nothing();
 }
 
+/// `state` without its sensitive-case flags: what the flag must leave exactly as it was.
+fn unflagged(mut state: FormalComplaint) -> FormalComplaint {
+    use FormalComplaint as S;
+    match &mut state {
+        S::NotSubmitted => {}
+        S::Submitted { complaint }
+        | S::Acknowledged { complaint, .. }
+        | S::UnderInvestigation { complaint, .. }
+        | S::ResponseIssued { complaint, .. }
+        | S::UnderReconsideration { complaint, .. }
+        | S::Withdrawn { complaint, .. }
+        | S::Closed { complaint, .. } => complaint.sensitive.clear(),
+    }
+    state
+}
+
 #[test]
-fn a_closed_complaint_can_be_flagged_sensitive() {
-    complaint(closed())
-        .when(flag(INCIDENT, london(2025, 12, 1, 9, 0)))
+fn every_open_complaint_is_flagged_and_nothing_but_the_flag_changes() {
+    let open = [
+        ("submitted", submitted()),
+        ("acknowledged", acknowledged()),
+        ("under investigation", investigating()),
+        ("response issued", responded()),
+        ("escalated", escalated()),
+        ("under reconsideration", reopened()),
+    ];
+    for (name, history) in open {
+        let before = FormalComplaint::replay(&history);
+        let after = complaint(history)
+            .when(flag(INCIDENT, london(2025, 12, 2, 9, 0)))
+            .then([Event::SensitiveCaseFlagged(v1::SensitiveCaseFlagged {
+                complaint_id: cid(),
+                incident_id: INCIDENT.to_string(),
+                flagged_at: ts(london(2025, 12, 2, 9, 0)),
+            })]);
+        assert_eq!(
+            after.complaint().map(|c| c.sensitive.clone()),
+            Some(BTreeSet::from([INCIDENT])),
+            "{name}"
+        );
+        assert_eq!(
+            unflagged(after),
+            before,
+            "{name}: state and deadlines as they were"
+        );
+    }
+}
+
+#[test]
+fn a_second_incident_flags_the_complaint_again() {
+    let second = Uuid::from_u128(0x5000_0002);
+    let history = and::<FormalComplaint>(submitted(), [flag(INCIDENT, london(2025, 7, 4, 9, 0))]);
+    let after = complaint(history)
+        .when(flag(second, london(2025, 7, 5, 9, 0)))
         .then([Event::SensitiveCaseFlagged(v1::SensitiveCaseFlagged {
             complaint_id: cid(),
-            incident_id: INCIDENT.to_string(),
-            flagged_at: ts(london(2025, 12, 1, 9, 0)),
+            incident_id: second.to_string(),
+            flagged_at: ts(london(2025, 7, 5, 9, 0)),
         })]);
+    assert_eq!(
+        after.complaint().map(|c| c.sensitive.clone()),
+        Some(BTreeSet::from([INCIDENT, second]))
+    );
+}
+
+#[test]
+fn flagging_a_closed_complaint_is_rejected() {
+    complaint(closed())
+        .when(flag(INCIDENT, london(2025, 12, 1, 9, 0)))
+        .then_rejects(Rejection::AlreadyClosed);
+}
+
+#[test]
+fn flagging_a_withdrawn_complaint_is_rejected() {
+    complaint(withdrawn())
+        .when(flag(INCIDENT, london(2025, 12, 1, 9, 0)))
+        .then_rejects(Rejection::AlreadyWithdrawn);
+}
+
+#[test]
+fn a_flagged_complaint_closes_as_any_other() {
+    let flagged = and::<FormalComplaint>(responded(), [flag(INCIDENT, london(2025, 9, 1, 9, 0))]);
+    let lapsed = close_lapsed(london(2025, 11, 15, 9, 0));
+    assert_eq!(
+        FormalComplaint::replay(&flagged).decide(lapsed.clone()),
+        FormalComplaint::replay(&responded()).decide(lapsed)
+    );
 }
 
 #[test]

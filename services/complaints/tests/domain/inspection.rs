@@ -962,6 +962,37 @@ fn releasing_a_hold_on_an_inspection_never_notified_is_rejected() {
         .then_rejects(Rejection::NotNotified);
 }
 
+#[test]
+fn the_case_knows_every_complaint_that_held_it_after_the_hold_is_released() {
+    let history = and::<InspectionCase>(
+        ins1_held(),
+        [
+            release(
+                COMPLAINT,
+                HoldReleaseReason::Withdrawn,
+                london(2025, 7, 10, 10, 0),
+            ),
+            hold(OTHER_COMPLAINT, london(2025, 7, 11, 10, 0)),
+        ],
+    );
+    let state = InspectionCase::replay(&history);
+    assert_eq!(
+        state.formal_complaints(),
+        BTreeSet::from([COMPLAINT, OTHER_COMPLAINT])
+    );
+    assert_eq!(state.holds(), BTreeSet::from([OTHER_COMPLAINT]));
+}
+
+#[test]
+fn a_case_without_a_draft_knows_no_complaints() {
+    assert!(
+        InspectionCase::replay(&ins1_ended())
+            .formal_complaints()
+            .is_empty()
+    );
+    assert!(InspectionCase::replay(&[]).formal_complaints().is_empty());
+}
+
 // ---- final report ----
 
 #[test]

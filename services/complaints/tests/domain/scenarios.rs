@@ -1,4 +1,4 @@
-//! The acceptance scenarios of domain research §6 (complaints side: S1–S9, S12, S14), with their
+//! The acceptance scenarios of domain research §6 (complaints side: S1–S9, S12–S14), with their
 //! real dates, across the aggregates the way the application and the process manager drive them.
 
 use std::sync::Arc;
@@ -622,6 +622,53 @@ fn s12_a_pause_past_the_school_limit_makes_the_inspection_incomplete_and_opens_n
         (window.opens_at, window.closes_at),
         (start_of(2025, 4, 3), end_of(2025, 4, 3))
     );
+}
+
+// ---- S13 ----
+
+#[test]
+fn s13_an_incident_on_an_inspection_flags_its_open_complaint_and_changes_nothing_else() {
+    // INS-5 (here INS) has an open formal complaint under investigation; the complaint's hold
+    // tells the case about it.
+    let inspection =
+        and::<InspectionCase>(ins1_drafted(), [hold(COMPLAINT, london(2025, 7, 3, 10, 5))]);
+    let open = investigating();
+    let before = FormalComplaint::replay(&open);
+    let FormalComplaint::UnderInvestigation { response, .. } = &before else {
+        panic!("under investigation: {before:?}");
+    };
+    let due_at = response.due_at;
+
+    // IncidentReported{related_inspection_ids: [INS-5]}: every complaint the case knows is
+    // flagged while open.
+    let touched = InspectionCase::replay(&inspection).formal_complaints();
+    assert_eq!(touched, [COMPLAINT].into());
+    let after = complaint(open)
+        .when(complaint::Command::FlagSensitiveCase {
+            incident_id: INCIDENT,
+            flagged_at: london(2025, 7, 21, 9, 0),
+        })
+        .then([complaint::Event::SensitiveCaseFlagged(
+            v1::SensitiveCaseFlagged {
+                complaint_id: COMPLAINT.to_string(),
+                incident_id: INCIDENT.to_string(),
+                flagged_at: ts(london(2025, 7, 21, 9, 0)),
+            },
+        )]);
+
+    // The complaint's state and deadlines are unchanged.
+    let FormalComplaint::UnderInvestigation {
+        response,
+        investigator_ref,
+        ..
+    } = &after
+    else {
+        panic!("still under investigation: {after:?}");
+    };
+    assert_eq!(response.due_at, due_at);
+    assert_eq!(response.due_at, end_of(2025, 8, 14));
+    assert!(!response.overdue);
+    assert_eq!(investigator_ref, &investigator().actor_ref);
 }
 
 // ---- S14 ----
