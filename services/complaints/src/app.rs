@@ -1,5 +1,6 @@
 //! Wiring: the shared [`Context`] every handler, projection, timer and policy uses, and the
-//! service's run loop (gRPC, relay, read models, timers, the escalation policy) until shutdown.
+//! service's run loop (gRPC, relay, read models, timers, the escalation and learning-reviews
+//! policies) until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,17 +94,18 @@ pub struct App {
     grpc: ServerConfig,
     relay: Option<Relay>,
     escalation_policy: Option<formal_complaints::EscalationPolicyConsumer>,
+    learning_reviews_policy: Option<formal_complaints::LearningReviewsPolicyConsumer>,
 }
 
 impl App {
     /// Connects everything and creates the read-model tables; runs nothing yet.
     ///
     /// # Errors
-    /// See [`Context::connect`]; NATS unreachable or refusing the streams or the escalation
-    /// policy's consumer; invalid JWT keys; projection set-up failing.
+    /// See [`Context::connect`]; NATS unreachable or refusing the streams or the escalation or
+    /// learning-reviews policy's consumer; invalid JWT keys; projection set-up failing.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<App> {
         let context = Arc::new(Context::connect(&config, clock).await?);
-        let (relay, escalation_policy) = match &config.nats_url {
+        let (relay, escalation_policy, learning_reviews_policy) = match &config.nats_url {
             Some(url) => {
                 let client = platform::nats::connect(url, "redress-complaints").await?;
                 let js = async_nats::jetstream::new(client);
@@ -119,14 +121,21 @@ impl App {
                 )
                 .await
                 .context("Failed to start the escalation policy")?;
+                let learning_reviews = formal_complaints::LearningReviewsPolicyConsumer::start(
+                    Arc::clone(&context),
+                    js.clone(),
+                    &config.namespace,
+                )
+                .await
+                .context("Failed to start the learning-reviews policy")?;
                 let relay = Relay::new(
                     &context.store,
                     js,
                     RelayConfig::new(SERVICE, config.namespace.clone()),
                 );
-                (Some(relay), Some(policy))
+                (Some(relay), Some(policy), Some(learning_reviews))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let authenticator = Authenticator::new(
             &config.jwt_issuer,
@@ -148,6 +157,7 @@ impl App {
             grpc: config.grpc,
             relay,
             escalation_policy,
+            learning_reviews_policy,
         })
     }
 
@@ -181,8 +191,8 @@ impl App {
         self.add_services(server)
     }
 
-    /// Starts the relay, every projection, every timer and the escalation policy; they stop when
-    /// `stop` is cancelled.
+    /// Starts the relay, every projection, every timer and both policies; they stop when `stop`
+    /// is cancelled.
     pub fn spawn_background(
         &self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -194,6 +204,9 @@ impl App {
             tasks.spawn(relay.clone().run(stop.clone()));
         }
         if let Some(policy) = &self.escalation_policy {
+            policy.spawn(tasks, stop);
+        }
+        if let Some(policy) = &self.learning_reviews_policy {
             policy.spawn(tasks, stop);
         }
     }
@@ -233,6 +246,20 @@ impl App {
     /// When no NATS is configured, or NATS or PostgreSQL fail.
     pub async fn escalation_policy_once(&self) -> anyhow::Result<Vec<platform::consumer::Outcome>> {
         match &self.escalation_policy {
+            Some(policy) => policy.run_once().await,
+            None => anyhow::bail!("no NATS configured"),
+        }
+    }
+
+    /// Applies every learning-reviews event pending for the learning-reviews policy once (tests
+    /// and operator tools).
+    ///
+    /// # Errors
+    /// When no NATS is configured, or NATS or PostgreSQL fail.
+    pub async fn learning_reviews_policy_once(
+        &self,
+    ) -> anyhow::Result<Vec<platform::consumer::Outcome>> {
+        match &self.learning_reviews_policy {
             Some(policy) => policy.run_once().await,
             None => anyhow::bail!("no NATS configured"),
         }

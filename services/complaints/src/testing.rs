@@ -2,8 +2,9 @@
 //! database and a private NATS server, with a settable clock and tokens for any role.
 //!
 //! Background work does not run on its own here: tests drive it with [`TestApp::settle`] (every
-//! projection applies what is committed, then every due timer fires), [`TestApp::relay_once`]
-//! and [`TestApp::escalation_policy_once`], so nothing depends on sleeping.
+//! projection applies what is committed, then every due timer fires), [`TestApp::relay_once`],
+//! [`TestApp::escalation_policy_once`] and [`TestApp::learning_reviews_policy_once`], so nothing
+//! depends on sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +150,18 @@ impl TestApp {
             .escalation_policy_once()
             .await
             .expect("escalation policy failed")
+    }
+
+    /// Handles every learning-reviews event pending on the learning-reviews stream once; returns
+    /// what happened to each.
+    ///
+    /// # Panics
+    /// When NATS or PostgreSQL fail.
+    pub async fn learning_reviews_policy_once(&self) -> Vec<platform::consumer::Outcome> {
+        self.app
+            .learning_reviews_policy_once()
+            .await
+            .expect("learning-reviews policy failed")
     }
 
     /// A gRPC channel to the service.

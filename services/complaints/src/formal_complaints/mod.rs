@@ -1,17 +1,20 @@
 //! The formal-complaints vertical: the `redress.complaints.v1.Complaints` gRPC service, its read
-//! models, its timers and the policy that applies the escalation context's outcomes, over the pure
-//! `FormalComplaint` aggregate.
+//! models, its timers, the policy that applies the escalation context's outcomes and the one that
+//! flags the complaints a learning review's incident touches, over the pure `FormalComplaint`
+//! aggregate.
 //!
 //! # Layout
 //! * [`grpc`]: `ComplaintsService`, the handlers (parse, execute, reply) and the one error
 //!   mapping. Submissions and the commands that end a complaint write the complaint and the
 //!   inspection's publication hold in one unit of work.
-//! * `read_models`: [`ReadModels`] — the `complaints`, `complaint_deadlines` and
-//!   `closed_complaint_samples` projections and their queries.
+//! * `read_models`: [`ReadModels`] — the `complaints` (with the sensitive-case flag),
+//!   `complaint_deadlines` and `closed_complaint_samples` projections and their queries.
 //! * `timers`: the `complaint_timers` projection and the handler that fires its timers: a
 //!   response overdue, an escalation window lapsed.
 //! * [`escalation_policy`]: the durable consumer of the escalation context's events — escalated,
 //!   withdrawn, concluded, reopened for reconsideration.
+//! * [`learning_reviews_policy`]: the durable consumer of the learning-reviews context's
+//!   `IncidentReported` — the open complaints about the incident's inspections flagged sensitive.
 //!
 //! # Roles (domain research §5.2)
 //! | RPC | Roles |
@@ -33,6 +36,7 @@
 
 pub mod escalation_policy;
 pub mod grpc;
+pub mod learning_reviews_policy;
 mod read_models;
 mod timers;
 
@@ -43,6 +47,7 @@ use proto::complaints::v1::complaints_server::ComplaintsServer;
 use uuid::Uuid;
 
 pub use escalation_policy::EscalationPolicyConsumer;
+pub use learning_reviews_policy::LearningReviewsPolicyConsumer;
 pub use read_models::ReadModels;
 
 use crate::app::Context;

@@ -5,14 +5,16 @@
 //!   investigator, outcome, the escalation in progress. Answers `GetComplaint`, `ListComplaints`
 //!   and the "one open complaint per inspection and provider" fact a submission needs. An answered
 //!   complaint is `ESCALATED` exactly while an escalation is in progress; a reopened one is
-//!   `UNDER_RECONSIDERATION` until answered again.
+//!   `UNDER_RECONSIDERATION` until answered again. `sensitive` once a learning review's incident
+//!   flagged it (`SensitiveCaseFlagged`); the learning-reviews policy also finds an inspection's
+//!   complaints here ([`complaints_about`]).
 //! * `complaint_deadlines`: draft issued, window closes, route, acknowledgement and response due
 //!   (a reconsideration's once reopened), overdue, escalation window closes (unset again while a
 //!   reconsideration awaits its response), escalation in progress, reopened and closed, with the
 //!   policy and calendar versions.
 //! * `closed_complaint_samples`: the pseudonymised view for the external panel. The complaint id
 //!   is kept only as the row key; answers carry a random `sample_id` (so a rebuild issues new
-//!   sample ids), never the provider, a person or a document ref.
+//!   sample ids), never the provider, a person, a document ref or the sensitive-case flag.
 //! * `complaint_timers` (in [`super::timers`]): the response-overdue and escalation-window timers.
 //!
 //! Timestamps are stored as `timestamptz`, so deadlines read back with microsecond precision
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use platform::aggregate::{Aggregate, DomainEvent};
+use platform::grpc::Principal;
 use platform::pg::PgTimestamp;
 use platform::projection::{Projection, ProjectionRunner, wait_for_position};
 use platform::tail::{Position, RecordedEvent};
@@ -90,7 +93,7 @@ impl Projection for Complaints {
     }
 
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -112,10 +115,12 @@ impl Projection for Complaints {
              investigator_ref text        NOT NULL DEFAULT '',
              outcome          integer     NOT NULL DEFAULT 0,
              remedies         integer[]   NOT NULL DEFAULT '{}',
-             escalation_id    uuid
+             escalation_id    uuid,
+             sensitive        boolean     NOT NULL DEFAULT false
          );
          CREATE INDEX complaints_open_by_inspection ON complaints (inspection_id, provider_id)
              WHERE status IN (1, 2, 3);
+         CREATE INDEX complaints_by_inspection ON complaints (inspection_id);
          CREATE INDEX complaints_by_provider ON complaints (provider_id, complaint_id);
          CREATE INDEX complaints_by_status ON complaints (status, complaint_id);"
     }
@@ -224,6 +229,7 @@ pub(crate) struct ComplaintRow {
     pub(crate) outcome: i32,
     pub(crate) remedies: Vec<i32>,
     pub(crate) escalation_id: Option<Uuid>,
+    pub(crate) sensitive: bool,
 }
 
 /// A row of `complaint_deadlines`.
@@ -270,7 +276,7 @@ pub(crate) struct ComplaintFilter {
 }
 
 const COMPLAINT_COLUMNS: &str = "complaint_id, inspection_id, provider_id, contact_ref, narrative_ref, status, \
-     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies, escalation_id";
+     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies, escalation_id, sensitive";
 
 /// The read models of this vertical, their runners and the scheduler of the complaint timers.
 #[derive(Debug)]
@@ -461,13 +467,28 @@ impl ReadModels {
     }
 }
 
+/// Every complaint about `inspection_id` the `complaints` read model holds, open or ended, in
+/// complaint-id order, as `conn`'s transaction sees the table.
+pub(crate) async fn complaints_about(
+    conn: &mut PgConnection,
+    inspection_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT complaint_id FROM complaints WHERE inspection_id = $1 ORDER BY complaint_id",
+    )
+    .bind(inspection_id)
+    .fetch_all(conn)
+    .await
+}
+
 /// `Some(t)` as a protobuf timestamp.
 pub(crate) fn timestamp(at: PgTimestamp) -> Option<prost_types::Timestamp> {
     Some(crate::domain::timestamp(at.0))
 }
 
-/// A read model row of `complaints` as the API shows it.
-pub(crate) fn complaint_message(row: ComplaintRow) -> v1::Complaint {
+/// A read model row of `complaints` as the API shows it to `caller`: the sensitive-case flag is
+/// for the complaints team and auditors, never for a provider caller.
+pub(crate) fn complaint_message(row: ComplaintRow, caller: &Principal) -> v1::Complaint {
     v1::Complaint {
         complaint_id: row.complaint_id.to_string(),
         inspection_id: row.inspection_id.to_string(),
@@ -486,5 +507,6 @@ pub(crate) fn complaint_message(row: ComplaintRow) -> v1::Complaint {
             .escalation_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
+        sensitive: row.sensitive && !caller.role.acts_for_provider(),
     }
 }

@@ -2,7 +2,6 @@
 //! the relay's headers, applied by the escalation policy's durable consumer, and the
 //! escalation-window timer.
 
-use async_nats::jetstream;
 use complaints::domain::v1;
 use complaints::formal_complaints::EscalationPolicyConsumer;
 use complaints::formal_complaints::escalation_policy::DURABLE;
@@ -79,10 +78,6 @@ async fn publish_raw(api: &Api, event: &RecordedEvent, subject: String) {
         .expect("acknowledged");
 }
 
-async fn js(api: &Api) -> jetstream::Context {
-    jetstream::new(api.app.nats.client().await.expect("NATS"))
-}
-
 fn requested(
     complaint_id: Uuid,
     escalation_id: Uuid,
@@ -138,72 +133,6 @@ fn accepted(
     }
 }
 
-/// The S4 complaint answered on Fri 1 August 2025 at 12:00: (inspection, complaint, the last
-/// instant of its escalation window).
-async fn answered_complaint(api: &mut Api) -> (Uuid, Uuid, Timestamp) {
-    let (inspection_id, complaint_id) = api.investigated_complaint().await;
-    api.now(london(date(2025, 8, 1), 12, 0));
-    let answered = api
-        .client
-        .issue_complaint_response(authed(
-            response(complaint_id, "respond-1"),
-            &api.decision_maker(),
-        ))
-        .await
-        .expect("issued")
-        .into_inner();
-    api.app.settle().await;
-    (
-        inspection_id,
-        complaint_id,
-        instant(answered.escalation_window_closes_at),
-    )
-}
-
-fn response(complaint_id: Uuid, request_id: &str) -> v1::IssueComplaintResponseRequest {
-    v1::IssueComplaintResponseRequest {
-        request_id: request_id.into(),
-        complaint_id: complaint_id.to_string(),
-        outcome: v1::ComplaintOutcome::NotUpheld as i32,
-        remedies: vec![],
-        response_doc_ref: "doc:response-1".into(),
-    }
-}
-
-async fn complaint(api: &Api, complaint_id: Uuid) -> v1::Complaint {
-    api.client
-        .clone()
-        .get_complaint(authed(
-            v1::GetComplaintRequest {
-                complaint_id: complaint_id.to_string(),
-                consistency: None,
-            },
-            &api.investigator(),
-        ))
-        .await
-        .expect("read")
-        .into_inner()
-        .complaint
-        .expect("a complaint")
-}
-
-async fn deadlines(api: &Api, complaint_id: Uuid) -> v1::ComplaintDeadlines {
-    api.client
-        .clone()
-        .get_complaint_deadlines(authed(
-            v1::GetComplaintDeadlinesRequest {
-                complaint_id: complaint_id.to_string(),
-                consistency: None,
-            },
-            &api.investigator(),
-        ))
-        .await
-        .expect("read")
-        .into_inner()
-        .deadlines
-        .expect("deadlines")
-}
-
 /// The stored `ComplaintClosed` of a complaint.
 async fn closure(api: &Api, complaint_id: Uuid) -> v1::ComplaintClosed {
     let payload: Vec<u8> =
@@ -219,22 +148,6 @@ async fn closure(api: &Api, complaint_id: Uuid) -> v1::ComplaintClosed {
 /// `at` as the read models store it, to the microsecond.
 fn stored(at: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(at.as_microsecond()).expect("in range")
-}
-
-fn count(stream: &[String], event_type: &str) -> usize {
-    stream.iter().filter(|t| *t == event_type).count()
-}
-
-/// (kind, fired, cancelled) of every timer of a complaint, oldest deadline first.
-async fn timers(api: &Api, complaint_id: Uuid) -> Vec<(String, bool, bool)> {
-    sqlx::query_as(
-        "SELECT kind, fired_at IS NOT NULL, cancelled_at IS NOT NULL FROM complaint_timers
-         WHERE stream_id = $1 ORDER BY due_at",
-    )
-    .bind(complaint_id)
-    .fetch_all(api.app.db_pool())
-    .await
-    .expect("timers")
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use async_nats::jetstream;
 use complaints::domain::inspection::{self, InspectionCase};
 use complaints::domain::policy::Policy;
 use complaints::domain::{Remit, Role, v1};
@@ -256,6 +257,97 @@ impl Api {
             .expect("assigned");
         (inspection_id, complaint_id)
     }
+}
+
+/// A JetStream context on the test's NATS server.
+pub async fn js(api: &Api) -> jetstream::Context {
+    jetstream::new(api.app.nats.client().await.expect("NATS"))
+}
+
+/// The S4 complaint answered on Fri 1 August 2025 at 12:00: (inspection, complaint, the last
+/// instant of its escalation window).
+pub async fn answered_complaint(api: &mut Api) -> (Uuid, Uuid, Timestamp) {
+    let (inspection_id, complaint_id) = api.investigated_complaint().await;
+    api.now(london(date(2025, 8, 1), 12, 0));
+    let answered = api
+        .client
+        .issue_complaint_response(authed(
+            response(complaint_id, "respond-1"),
+            &api.decision_maker(),
+        ))
+        .await
+        .expect("issued")
+        .into_inner();
+    api.app.settle().await;
+    (
+        inspection_id,
+        complaint_id,
+        instant(answered.escalation_window_closes_at),
+    )
+}
+
+/// A "not upheld" response with no remedies.
+pub fn response(complaint_id: Uuid, request_id: &str) -> v1::IssueComplaintResponseRequest {
+    v1::IssueComplaintResponseRequest {
+        request_id: request_id.into(),
+        complaint_id: complaint_id.to_string(),
+        outcome: v1::ComplaintOutcome::NotUpheld as i32,
+        remedies: vec![],
+        response_doc_ref: "doc:response-1".into(),
+    }
+}
+
+/// The complaint as the investigator reads it.
+pub async fn complaint(api: &Api, complaint_id: Uuid) -> v1::Complaint {
+    api.client
+        .clone()
+        .get_complaint(authed(
+            v1::GetComplaintRequest {
+                complaint_id: complaint_id.to_string(),
+                consistency: None,
+            },
+            &api.investigator(),
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .complaint
+        .expect("a complaint")
+}
+
+/// The complaint's deadlines as the investigator reads them.
+pub async fn deadlines(api: &Api, complaint_id: Uuid) -> v1::ComplaintDeadlines {
+    api.client
+        .clone()
+        .get_complaint_deadlines(authed(
+            v1::GetComplaintDeadlinesRequest {
+                complaint_id: complaint_id.to_string(),
+                consistency: None,
+            },
+            &api.investigator(),
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .deadlines
+        .expect("deadlines")
+}
+
+/// How many of `stream`'s events are of `event_type`.
+pub fn count(stream: &[String], event_type: &str) -> usize {
+    stream.iter().filter(|t| *t == event_type).count()
+}
+
+/// (kind, fired, cancelled) of every timer of a complaint, oldest deadline first.
+pub async fn timers(api: &Api, complaint_id: Uuid) -> Vec<(String, bool, bool)> {
+    sqlx::query_as(
+        "SELECT kind, fired_at IS NOT NULL, cancelled_at IS NOT NULL FROM complaint_timers
+         WHERE stream_id = $1 ORDER BY due_at",
+    )
+    .bind(complaint_id)
+    .fetch_all(api.app.db_pool())
+    .await
+    .expect("timers")
 }
 
 /// `h:m` on `day`, Europe/London.

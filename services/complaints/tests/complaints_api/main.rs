@@ -10,6 +10,10 @@
 //! * `escalation`: the escalation context's events on its stream applied by the escalation
 //!   policy (escalated, declined, closed, withdrawn, reconsideration), the escalation-window
 //!   timer, redelivery through the inbox and parking.
+//! * `learning_reviews`: `IncidentReported` on the learning-reviews stream applied by the
+//!   learning-reviews policy: open complaints about the incident's inspections flagged sensitive
+//!   with their status and deadlines unchanged, ended ones left alone, redelivery, parking, and
+//!   who sees the flag.
 //! * `tribunal`: submissions and out-of-time acceptance refused while a tribunal appeal the
 //!   partner system lodged is pending, and accepted once it concluded.
 //! * `concurrency`: a submission that loses every race for its inspection is `ABORTED`.
@@ -23,6 +27,7 @@ mod bad_inputs;
 mod concurrency;
 mod escalation;
 mod helpers;
+mod learning_reviews;
 mod lifecycle;
 #[path = "../support/race.rs"]
 mod race;

@@ -56,7 +56,7 @@ impl ComplaintsService {
         self.wait(&parsed.consistency).await?;
         let row = self.visible(&caller, parsed.complaint_id).await?;
         Ok(Response::new(v1::GetComplaintResponse {
-            complaint: Some(complaint_message(row)),
+            complaint: Some(complaint_message(row, &caller)),
         }))
     }
 
@@ -96,7 +96,10 @@ impl ComplaintsService {
             String::new()
         };
         Ok(Response::new(v1::ListComplaintsResponse {
-            complaints: rows.into_iter().map(complaint_message).collect(),
+            complaints: rows
+                .into_iter()
+                .map(|row| complaint_message(row, &caller))
+                .collect(),
             next_page_token,
         }))
     }

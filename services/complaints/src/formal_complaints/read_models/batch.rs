@@ -51,6 +51,8 @@ struct ComplaintChange {
     remedies: Option<String>,
     /// `Some(None)` clears the escalation in progress.
     escalation: Option<Option<Uuid>>,
+    /// `Some(true)` once a learning review's incident flagged the complaint; never cleared.
+    sensitive: Option<bool>,
 }
 
 /// Applies a page to `complaints`.
@@ -117,6 +119,9 @@ pub(super) async fn complaints(
                 change.status = Some(status::UNDER_RECONSIDERATION);
                 change.escalation = Some(None);
             }
+            Event::SensitiveCaseFlagged(_) => {
+                changes.entry(id).or_default().sensitive = Some(true);
+            }
             _ => {}
         }
     }
@@ -164,10 +169,12 @@ pub(super) async fn complaints(
                  investigator_ref = coalesce(t.investigator, c.investigator_ref),
                  outcome = coalesce(t.outcome, c.outcome),
                  remedies = coalesce(string_to_array(t.remedies, ',')::integer[], c.remedies),
-                 escalation_id = CASE WHEN t.escalation_set THEN t.escalation ELSE c.escalation_id END
+                 escalation_id = CASE WHEN t.escalation_set THEN t.escalation ELSE c.escalation_id END,
+                 sensitive = coalesce(t.sensitive, c.sensitive)
              FROM UNNEST($1::uuid[], $2::integer[], $3::text[], $4::integer[], $5::text[],
-                 $6::boolean[], $11::uuid[])
-                 AS t(id, status, investigator, outcome, remedies, escalation_set, escalation)
+                 $6::boolean[], $11::uuid[], $12::boolean[])
+                 AS t(id, status, investigator, outcome, remedies, escalation_set, escalation,
+                      sensitive)
              WHERE c.complaint_id = t.id",
         )
         .bind(&ids)
@@ -201,6 +208,7 @@ pub(super) async fn complaints(
                 .map(|c| c.escalation.flatten())
                 .collect::<Vec<_>>(),
         )
+        .bind(changes.iter().map(|c| c.sensitive).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
     }
