@@ -2,30 +2,34 @@
 //! inspection facts and the publication gate, informal concerns on site, on the helpline and the
 //! day after, and formal complaints from submission to the escalation rights that follow the
 //! response, the escalation's outcome and closure: the pure domain, its two gRPC services, their
-//! read models and timers, the policy that applies the escalation context's events, and the wiring
-//! that runs them with the relay that publishes the context's events.
+//! read models and timers, the policies that apply the escalation context's events and flag the
+//! complaints a learning review's incident touches, and the wiring that runs them with the relay
+//! that publishes the context's events.
 //!
 //! # Layout
 //! * [`domain`]: the rules. Start here.
 //!   * [`domain::inspection`]: `InspectionCase` — upstream inspection facts, pauses, the windows
-//!     that open when on-site work ends, the publication gate, and the tribunal appeals that bar
-//!     formal complaints while pending.
+//!     that open when on-site work ends, the publication gate (and the complaints that held it),
+//!     and the tribunal appeals that bar formal complaints while pending.
 //!   * [`domain::concern`]: `Concern` — informal concerns and the unconnected senior inspector.
 //!   * [`domain::complaint`]: `FormalComplaint` — the draft-stage window, out-of-time discretion,
 //!     one open complaint per inspection, the response and escalation rights, the escalation in
-//!     progress, reconsideration, closure and review.
+//!     progress, reconsideration, closure and review, and the sensitive-case flag on an open
+//!     complaint.
 //!   * [`domain::intake`]: `IntakeLog` — refused submissions, which create no stream of their own.
 //!   * [`domain::policy`]: `Policy` and `PolicySet` — every window and target, versioned by the
 //!     day it took effect; the embedded set is `policy/default.json`.
 //!
 //! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers, the
-//!   escalation policy.
+//!   escalation and learning-reviews policies.
 //! * [`config`]: the service's settings.
 //! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
 //! * [`formal_complaints`]: the `Complaints` gRPC service — submission with its publication hold,
 //!   acknowledgement, investigation, response, withdrawal — its read models, the response-overdue
-//!   and escalation-window timers, and [`formal_complaints::escalation_policy`], the durable
-//!   consumer of the escalation context's stream.
+//!   and escalation-window timers, [`formal_complaints::escalation_policy`], the durable
+//!   consumer of the escalation context's stream, and
+//!   [`formal_complaints::learning_reviews_policy`], the durable consumer of the learning-reviews
+//!   context's `IncidentReported`.
 //! * [`inspections`]: the `Inspections` gRPC service — inspection facts, pauses and the pause
 //!   register, the publication gate, concerns and the day-after route, the wellbeing contact,
 //!   tribunal appeals — its read models and the pause-limit and publication-delay timers.
@@ -47,6 +51,11 @@
 //! * `EscalationWithdrawn` → `complaint::Command::RecordEscalationWithdrawn`;
 //! * `RecommendationAccepted` ("reconsider the complaint") →
 //!   `complaint::Command::ReopenForReconsideration`.
+//!
+//! The learning-reviews policy reacts to `IncidentReported`: for each related inspection it takes
+//! the complaints `InspectionCase::formal_complaints` knows and those the `complaints` read model
+//! lists, and runs `complaint::Command::FlagSensitiveCase` on each in the consumer's transaction;
+//! a withdrawn or closed complaint refuses it and is left alone.
 //!
 //! The escalation-window timer runs `complaint::Command::CloseComplaint`
 //! (`Closure::EscalationWindowLapsed`), refused while an escalation is in progress.
