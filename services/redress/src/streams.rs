@@ -32,7 +32,8 @@ pub struct Plan {
 impl Plan {
     /// One stream per service plus the independent body's `FEED`; the body's consumer
     /// `ib_feed` and the durable consumer of each cross-context policy (escalation's and
-    /// learning reviews' on `COMPLAINTS`, complaints' and learning reviews' on `ESCALATION`).
+    /// learning reviews' on `COMPLAINTS`, complaints' and learning reviews' on `ESCALATION`,
+    /// complaints' on `LEARNING_REVIEWS`).
     pub fn for_namespace(namespace: &Namespace) -> Plan {
         let streams = Service::ALL
             .iter()
@@ -44,6 +45,7 @@ impl Plan {
             escalation::feed::independent_body_consumer(namespace),
             escalation::policy::consumer_spec(namespace),
             complaints::formal_complaints::escalation_policy::consumer_spec(namespace),
+            complaints::formal_complaints::learning_reviews_policy::consumer_spec(namespace),
             learning_reviews::policy::complaints::consumer_spec(namespace),
             learning_reviews::policy::escalation::consumer_spec(namespace),
         ];
@@ -225,6 +227,7 @@ mod tests {
                 ("FEED", "ib_feed"),
                 ("COMPLAINTS", "escalation-complaints-policy"),
                 ("ESCALATION", "complaints-escalation-policy"),
+                ("LEARNING_REVIEWS", "complaints-learning-reviews-policy"),
                 ("COMPLAINTS", "learning-reviews-complaints-policy"),
                 ("ESCALATION", "learning-reviews-escalation-policy"),
             ]

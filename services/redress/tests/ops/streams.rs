@@ -41,6 +41,10 @@ async fn streams_run_twice_creates_every_stream_and_consumer_then_changes_nothin
         (ns.stream_name("complaints"), "escalation-complaints-policy"),
         (ns.stream_name("escalation"), "complaints-escalation-policy"),
         (
+            ns.stream_name("learning-reviews"),
+            "complaints-learning-reviews-policy",
+        ),
+        (
             ns.stream_name("complaints"),
             "learning-reviews-complaints-policy",
         ),
