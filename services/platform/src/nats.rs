@@ -259,7 +259,10 @@ pub fn nats_server_binary() -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn nats_server_version(binary: &std::path::Path) -> Option<(u32, u32, u32)> {
-    let output = std::process::Command::new(binary).arg("--version").output().ok()?;
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
     let version = text
         .split_whitespace()
