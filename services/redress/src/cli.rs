@@ -36,6 +36,106 @@ pub enum Command {
     /// each cross-context policy's), printing what it created, updated or left unchanged. Safe to repeat; run
     /// as the NATS user ops after `redress migrate`.
     Streams(StreamsArgs),
+    /// Runs the whole backend in one process for a laptop: migrations, streams, the three
+    /// services with their relays, read models, timers and policies. Uses DATABASE_URL and
+    /// NATS_URL when something suitable answers there; otherwise starts private PostgreSQL and
+    /// NATS (2.12+) servers from the installed binaries in the data directory, and says so.
+    Up(UpArgs),
+    /// Shows, per service, health, relay and projection lag, parked events and the feed
+    /// position, and what holds the reading horizon: a table, or JSON.
+    Status(StatusArgs),
+    /// Development bearer tokens, signed with the key `redress up` keeps.
+    Token(TokenArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// NATS server with JetStream; one older than 2.12 (or none) makes `up` start its own.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
+    pub nats_url: String,
+    /// Where private servers keep their data and where the development keys live.
+    #[arg(long, env = "REDRESS_DATA_DIR", default_value = "var/redress")]
+    pub data_dir: PathBuf,
+    /// Address the gRPC endpoint listens on.
+    #[arg(long, env = "REDRESS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// Loads a realistic sample through the APIs and prints how to query it; loading it again
+    /// changes nothing.
+    #[arg(long, env = "REDRESS_DEMO")]
+    pub demo: bool,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct StatusArgs {
+    /// Services to report on; all when none is given.
+    #[arg(value_enum)]
+    pub services: Vec<Service>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// The gRPC endpoint whose health is asked.
+    #[arg(long, env = "REDRESS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// One JSON document instead of a table.
+    #[arg(long, env = "REDRESS_STATUS_JSON")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Prints a bearer token (without the `Bearer ` prefix) for a role.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct TokenIssueArgs {
+    /// The role, e.g. auditor, provider_representative, independent_body, hmci.
+    #[arg(long, env = "REDRESS_TOKEN_ROLE")]
+    pub role: String,
+    /// The provider the caller acts for; required for provider_representative and
+    /// responsible_body, refused for every other role.
+    #[arg(long, env = "REDRESS_TOKEN_PROVIDER")]
+    pub provider: Option<String>,
+    /// The token's subject; `dev:<role>` when unset.
+    #[arg(long, env = "REDRESS_TOKEN_SUBJECT")]
+    pub subject: Option<String>,
+    /// How long the token is valid, in seconds.
+    #[arg(long, env = "REDRESS_TOKEN_TTL_SECONDS", default_value_t = 3600)]
+    pub ttl_seconds: u64,
+    /// The Ed25519 private key (PEM) that signs it.
+    #[arg(
+        long,
+        env = "REDRESS_DEV_SIGNING_KEY",
+        default_value = "var/redress/keys/dev-private.pem"
+    )]
+    pub signing_key: PathBuf,
+    /// The key id the services know the key by.
+    #[arg(long, env = "REDRESS_TOKEN_KID", default_value = "dev")]
+    pub kid: String,
+    /// `iss` of the token.
+    #[arg(
+        long,
+        env = "REDRESS_JWT_ISSUER",
+        default_value = "https://identity.redress.local"
+    )]
+    pub issuer: String,
+    /// `aud` of the token.
+    #[arg(long, env = "REDRESS_JWT_AUDIENCE", default_value = "redress")]
+    pub audience: String,
 }
 
 /// Where PostgreSQL is.

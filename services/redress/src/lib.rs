@@ -10,16 +10,25 @@
 //! * `feed_tail`: `redress feed tail`, the reference consumer of the independent body's feed;
 //!   [`feed_tail::run`] writes to any `io::Write`, for tests and embedding.
 //! * `healthcheck`: `redress healthcheck`, one grpc.health.v1 call, for container health checks.
+//! * `up`: `redress up`, the whole backend in one process for a laptop, on private servers from
+//!   `local` when nothing suitable answers; `--demo` loads `demo` through the APIs.
+//! * `status`: `redress status`, health, lags, parked events, the feed position and the horizon.
+//! * `token`: `redress token issue`, development bearer tokens.
 //! * `streams`: `redress streams`, the operator's creation or update of every JetStream stream
 //!   and durable consumer Redress owns, with a report of what changed.
 
 pub mod cli;
+pub mod demo;
 pub mod feed_tail;
 pub mod healthcheck;
+pub mod local;
 pub mod migrate;
 pub mod serve;
 pub mod services;
+pub mod status;
 pub mod streams;
+pub mod token;
+pub mod up;
 
 use anyhow::Context;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
@@ -65,6 +74,18 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             healthcheck::run(&args).await;
             Ok(())
         }
+        cli::Command::Up(args) => {
+            let _telemetry = platform::telemetry::init("redress", &args.telemetry.config())
+                .context("Failed to start telemetry")?;
+            up::run(args, platform::grpc::shutdown_signal()).await
+        }
+        cli::Command::Status(args) => {
+            init_stderr_logs(platform::telemetry::LogFormat::Json)?;
+            status::run(&args, &mut std::io::stdout().lock()).await
+        }
+        cli::Command::Token(cli::TokenArgs {
+            command: cli::TokenCommand::Issue(args),
+        }) => token::issue(&args, &mut std::io::stdout().lock()),
         cli::Command::Streams(args) => {
             init_stderr_logs(args.log_format)?;
             let mut stdout = std::io::stdout().lock();
