@@ -66,6 +66,9 @@ pub struct UpArgs {
     /// Address the gRPC endpoint listens on.
     #[arg(long, env = "REDRESS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// PostgreSQL connections each service's pool may open.
+    #[arg(long, env = "REDRESS_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
     /// Loads a realistic sample through the APIs and prints how to query it; loading it again
     /// changes nothing.
     #[arg(long, env = "REDRESS_DEMO")]
@@ -207,6 +210,10 @@ pub struct ServeArgs {
     /// Address the gRPC endpoint listens on.
     #[arg(long, env = "REDRESS_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// PostgreSQL connections each service's pool may open (its relays' leader locks hold one
+    /// more each). Mind the server's `max_connections` across every process.
+    #[arg(long, env = "REDRESS_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
     /// Expected `iss` of bearer tokens.
     #[arg(
         long,

@@ -89,6 +89,7 @@ fn complaints_config(
     );
     config.nats_url = Some(args.nats_url.clone());
     config.namespace = namespace.clone();
+    config.max_connections = args.db_max_connections;
     config.jwt_issuer.clone_from(&args.jwt_issuer);
     config.jwt_audience.clone_from(&args.jwt_audience);
     config.policy_file.clone_from(&args.policy_file);
@@ -105,6 +106,7 @@ fn escalation_config(
         escalation::config::Config::new(args.database.database_url.clone(), keys.to_vec());
     config.nats_url = Some(args.nats_url.clone());
     config.namespace = namespace.clone();
+    config.max_connections = args.db_max_connections;
     config.jwt_issuer.clone_from(&args.jwt_issuer);
     config.jwt_audience.clone_from(&args.jwt_audience);
     config
@@ -119,6 +121,7 @@ fn learning_reviews_config(
         learning_reviews::config::Config::new(args.database.database_url.clone(), keys.to_vec());
     config.nats_url = Some(args.nats_url.clone());
     config.namespace = namespace.clone();
+    config.max_connections = args.db_max_connections;
     config.jwt_issuer.clone_from(&args.jwt_issuer);
     config.jwt_audience.clone_from(&args.jwt_audience);
     config

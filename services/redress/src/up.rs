@@ -141,6 +141,7 @@ pub async fn run(args: UpArgs, shutdown: impl Future<Output = ()> + Send) -> any
         nats_url,
         nats_prefix: String::new(),
         grpc_addr: args.grpc_addr,
+        db_max_connections: args.db_max_connections,
         jwt_issuer: DEV_ISSUER.to_owned(),
         jwt_audience: DEV_AUDIENCE.to_owned(),
         jwt_public_keys: vec![public_key],

@@ -48,6 +48,7 @@ fn start(db: &TestDb, nats: &NatsServer, prefix: &str, key_file: &std::path::Pat
         .env("REDRESS_NATS_PREFIX", prefix)
         .env("REDRESS_VAULT_KEY", VAULT_KEY)
         .env("REDRESS_JWT_PUBLIC_KEYS", key_file)
+        .env("REDRESS_DB_MAX_CONNECTIONS", "4")
         .env_remove("REDRESS_METRICS_ADDR")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

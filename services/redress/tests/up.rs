@@ -51,6 +51,7 @@ impl Up {
             .env("REDRESS_DATA_DIR", data_dir.path().join("data"))
             .env("REDRESS_GRPC_ADDR", &address)
             .env("REDRESS_LOG_FORMAT", "json")
+            .env("REDRESS_DB_MAX_CONNECTIONS", "4")
             .env_remove("REDRESS_METRICS_ADDR")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())

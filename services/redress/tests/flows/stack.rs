@@ -1,13 +1,9 @@
-//! Escalation end to end through the `redress` binary: complaints and escalation in one process on
-//! a real PostgreSQL and NATS, complaints answered through the complaints API, escalated, referred,
-//! adjudicated and closed through the escalation API, and the independent body's feed read from
-//! NATS. One test kills the process mid-flow and restarts it.
+//! The stack every flow runs on: a migrated database, a private NATS server and the `redress`
+//! binary serving all three services, with clients, tokens and one complaint's journey from
+//! the inspection to the closed escalation.
 
-#![allow(clippy::unwrap_used)]
-
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull};
@@ -20,22 +16,25 @@ use proto::complaints::v1::complaints_client::ComplaintsClient;
 use proto::complaints::v1::inspections_client::InspectionsClient;
 use proto::escalation::v1 as escalation;
 use proto::escalation::v1::escalations_client::EscalationsClient;
+use proto::learning_reviews::v1::learning_reviews_client::LearningReviewsClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_redress");
-const VAULT_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_redress");
+pub(crate) const VAULT_KEY: &str =
+    "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 /// The complainant's details the feed must never carry.
-const NAME: &str = "Ruth Example-Headteacher";
-const EMAIL: &str = "ruth.example@school.example";
-const NARRATIVE: &str = "The lead inspector dismissed our safeguarding log without reading it.";
+pub(crate) const NAME: &str = "Ruth Example-Headteacher";
+pub(crate) const EMAIL: &str = "ruth.example@school.example";
+pub(crate) const NARRATIVE: &str =
+    "The lead inspector dismissed our safeguarding log without reading it.";
 
 /// The running binary.
-struct Process {
-    child: Child,
-    port: u16,
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for Process {
@@ -46,17 +45,17 @@ impl Drop for Process {
 }
 
 /// What every run of the binary shares: database, NATS, prefix, signing key.
-struct Stack {
-    db: TestDb,
-    nats: NatsServer,
-    prefix: String,
-    issuer: TokenIssuer,
+pub(crate) struct Stack {
+    pub(crate) db: TestDb,
+    pub(crate) nats: NatsServer,
+    pub(crate) prefix: String,
+    pub(crate) issuer: TokenIssuer,
     _keys: tempfile::TempDir,
-    key_file: std::path::PathBuf,
+    pub(crate) key_file: std::path::PathBuf,
 }
 
 impl Stack {
-    async fn new() -> Stack {
+    pub(crate) async fn new() -> Stack {
         let db = TestDb::create().await.unwrap();
         let nats = NatsServer::start().await.unwrap();
         let migrate = Command::new(BIN)
@@ -87,20 +86,21 @@ impl Stack {
         }
     }
 
-    fn start(&self) -> Process {
+    pub(crate) fn start(&self) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = Command::new(BIN)
-            .args(["serve", "complaints", "escalation", "--grpc-addr"])
+            .args(["serve", "--grpc-addr"])
             .arg(format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", self.db.url())
             .env("NATS_URL", self.nats.url())
             .env("REDRESS_NATS_PREFIX", &self.prefix)
             .env("REDRESS_VAULT_KEY", VAULT_KEY)
             .env("REDRESS_JWT_PUBLIC_KEYS", &self.key_file)
+            .env("REDRESS_DB_MAX_CONNECTIONS", "4")
             .env_remove("REDRESS_METRICS_ADDR")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -109,7 +109,7 @@ impl Stack {
         Process { child, port }
     }
 
-    fn token(&self, subject: &str, role: Role, provider: Option<&str>) -> String {
+    pub(crate) fn token(&self, subject: &str, role: Role, provider: Option<&str>) -> String {
         let token = self
             .issuer
             .issue(subject, role, provider, Duration::from_secs(3600))
@@ -117,12 +117,12 @@ impl Stack {
         format!("Bearer {token}")
     }
 
-    async fn js(&self) -> jetstream::Context {
+    pub(crate) async fn js(&self) -> jetstream::Context {
         jetstream::new(self.nats.client().await.unwrap())
     }
 
     /// Every message on the feed stream, in order.
-    async fn feed(&self) -> Vec<jetstream::Message> {
+    pub(crate) async fn feed(&self) -> Vec<jetstream::Message> {
         let js = self.js().await;
         let name = platform::nats::Namespace::prefixed(&self.prefix)
             .unwrap()
@@ -150,7 +150,7 @@ impl Stack {
     }
 
     /// Waits until the feed holds `count` messages.
-    async fn feed_of(&self, count: usize) -> Vec<jetstream::Message> {
+    pub(crate) async fn feed_of(&self, count: usize) -> Vec<jetstream::Message> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let feed = self.feed().await;
@@ -167,7 +167,7 @@ impl Stack {
     }
 }
 
-fn header<'a>(message: &'a jetstream::Message, name: &str) -> &'a str {
+pub(crate) fn header<'a>(message: &'a jetstream::Message, name: &str) -> &'a str {
     message
         .headers
         .as_ref()
@@ -176,11 +176,11 @@ fn header<'a>(message: &'a jetstream::Message, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn ts(at: Timestamp) -> Option<prost_types::Timestamp> {
+pub(crate) fn ts(at: Timestamp) -> Option<prost_types::Timestamp> {
     Some(platform::aggregate::timestamp(at))
 }
 
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+pub(crate) fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
@@ -190,7 +190,7 @@ fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
 }
 
 /// Whether a failure may be a lost connection to a killed or restarting process: retry it.
-fn transient(status: &Status) -> bool {
+pub(crate) fn transient(status: &Status) -> bool {
     matches!(
         status.code(),
         Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
@@ -199,13 +199,14 @@ fn transient(status: &Status) -> bool {
 
 /// The clients of one running process.
 #[derive(Clone)]
-struct Clients {
-    inspections: InspectionsClient<Channel>,
-    complaints: ComplaintsClient<Channel>,
-    escalations: EscalationsClient<Channel>,
+pub(crate) struct Clients {
+    pub(crate) inspections: InspectionsClient<Channel>,
+    pub(crate) complaints: ComplaintsClient<Channel>,
+    pub(crate) escalations: EscalationsClient<Channel>,
+    pub(crate) learning: LearningReviewsClient<Channel>,
 }
 
-async fn clients(port: u16) -> Clients {
+pub(crate) async fn clients(port: u16) -> Clients {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let endpoint =
@@ -214,7 +215,8 @@ async fn clients(port: u16) -> Clients {
             return Clients {
                 inspections: InspectionsClient::new(channel.clone()),
                 complaints: ComplaintsClient::new(channel.clone()),
-                escalations: EscalationsClient::new(channel),
+                escalations: EscalationsClient::new(channel.clone()),
+                learning: LearningReviewsClient::new(channel),
             };
         }
         assert!(Instant::now() < deadline, "the service did not listen");
@@ -224,17 +226,17 @@ async fn clients(port: u16) -> Clients {
 
 /// One complaint's journey, from the inspection to the closed escalation, with stable request
 /// ids so that every step can be sent again after a crash.
-struct Journey {
-    n: usize,
-    inspection_id: Uuid,
-    provider: String,
-    tokens: BTreeMap<&'static str, String>,
+pub(crate) struct Journey {
+    pub(crate) n: usize,
+    pub(crate) inspection_id: Uuid,
+    pub(crate) provider: String,
+    pub(crate) tokens: BTreeMap<&'static str, String>,
     /// When the inspection happened: a few days before the run.
-    start: Timestamp,
+    pub(crate) start: Timestamp,
 }
 
 impl Journey {
-    fn new(stack: &Stack, n: usize, start: Timestamp) -> Journey {
+    pub(crate) fn new(stack: &Stack, n: usize, start: Timestamp) -> Journey {
         let provider = format!("URN-{}", 300_000 + n);
         let tokens = BTreeMap::from([
             (
@@ -279,16 +281,16 @@ impl Journey {
         }
     }
 
-    fn key(&self, step: &str) -> String {
+    pub(crate) fn key(&self, step: &str) -> String {
         format!("{step}-{}", self.n)
     }
 
-    fn token(&self, who: &str) -> &str {
+    pub(crate) fn token(&self, who: &str) -> &str {
         &self.tokens[who]
     }
 
     /// Up to the complaints context's response; returns the complaint id.
-    async fn answered(&self, c: &mut Clients) -> Result<Uuid, Status> {
+    pub(crate) async fn answered(&self, c: &mut Clients) -> Result<Uuid, Status> {
         let day = |d: i64| self.start + SignedDuration::from_hours(24 * d);
         let date = |at: Timestamp| {
             at.to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
@@ -404,7 +406,7 @@ impl Journey {
 
     /// From the request to the closed escalation; `reconsider` accepts R2 (reconsider the
     /// complaint) instead of declining it.
-    async fn escalated(
+    pub(crate) async fn escalated(
         &self,
         c: &mut Clients,
         complaint_id: Uuid,
@@ -544,7 +546,7 @@ impl Journey {
 
 /// Waits until the escalation context has copied the complaint's response, so a request is not
 /// refused (and recorded as refused) only because the copy is a few milliseconds behind.
-async fn copied(stack: &Stack, complaint_id: Uuid) {
+pub(crate) async fn copied(stack: &Stack, complaint_id: Uuid) {
     let pool = stack.db.pool("escalation").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -566,7 +568,7 @@ async fn copied(stack: &Stack, complaint_id: Uuid) {
 }
 
 /// Runs `step` until it succeeds, retrying what a crash or restart can cause.
-async fn until_done<T, F, Fut>(mut step: F) -> T
+pub(crate) async fn until_done<T, F, Fut>(mut step: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Status>>,
@@ -584,7 +586,7 @@ where
 }
 
 /// The feed messages of one escalation, by type, in feed order.
-fn types_of(feed: &[jetstream::Message], escalation_id: &str) -> Vec<String> {
+pub(crate) fn types_of(feed: &[jetstream::Message], escalation_id: &str) -> Vec<String> {
     feed.iter()
         .filter(|m| header(m, "ce-subject") == escalation_id)
         .map(|m| {
@@ -595,7 +597,7 @@ fn types_of(feed: &[jetstream::Message], escalation_id: &str) -> Vec<String> {
         .collect()
 }
 
-const FULL_CASE: [&str; 10] = [
+pub(crate) const FULL_CASE: [&str; 10] = [
     "EscalationReferred",
     "ReferralAccepted",
     "AdjudicatorAppointed",
@@ -607,245 +609,3 @@ const FULL_CASE: [&str; 10] = [
     "RecommendationImplemented",
     "EscalationClosed",
 ];
-
-#[tokio::test]
-async fn an_answered_complaint_escalates_through_the_independent_body_to_closure_and_the_complaint_closes()
- {
-    // Arrange
-    let stack = Stack::new().await;
-    let process = stack.start();
-    let mut c = clients(process.port).await;
-    let start = Timestamp::now() - SignedDuration::from_hours(24 * 4);
-    let journey = Journey::new(&stack, 1, start);
-
-    // Act
-    let complaint_id = journey.answered(&mut c).await.unwrap();
-    copied(&stack, complaint_id).await;
-    let escalation_id = journey
-        .escalated(&mut c, complaint_id, false)
-        .await
-        .unwrap();
-
-    // Assert: the feed tells the body the whole case, in order, numbered 1..n.
-    let feed = stack.feed_of(FULL_CASE.len()).await;
-    assert_eq!(types_of(&feed, &escalation_id), FULL_CASE);
-    let positions: Vec<&str> = feed
-        .iter()
-        .map(|m| header(m, "Redress-Feed-Position"))
-        .collect();
-    let expected: Vec<String> = (1..=feed.len()).map(|p| p.to_string()).collect();
-    assert_eq!(positions, expected);
-    // Nothing the complainant told the complaints context reaches the feed.
-    for message in &feed {
-        let payload = String::from_utf8_lossy(&message.payload).into_owned();
-        for secret in [
-            NAME,
-            EMAIL,
-            NARRATIVE,
-            journey.provider.as_str(),
-            "doc:complaint-1",
-        ] {
-            assert!(!payload.contains(secret), "the feed carries {secret:?}");
-        }
-        let outside = ::escalation::testing::fields_outside_feed_allow_list(
-            header(message, "ce-type"),
-            &message.payload,
-        );
-        assert!(outside.is_empty(), "{outside:?}");
-    }
-    // The complaints context closes the complaint once the escalation concluded.
-    let token = journey.token("decision").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let complaint = c
-            .complaints
-            .get_complaint(with_token(
-                complaints::GetComplaintRequest {
-                    complaint_id: complaint_id.to_string(),
-                    consistency: None,
-                },
-                &token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .complaint
-            .unwrap();
-        if complaint.status == complaints::ComplaintStatus::Closed as i32 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the complaint stays {}",
-            complaint.status
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[tokio::test]
-async fn an_accepted_reconsideration_reopens_the_complaint_in_the_complaints_context() {
-    let stack = Stack::new().await;
-    let process = stack.start();
-    let mut c = clients(process.port).await;
-    let journey = Journey::new(&stack, 2, Timestamp::now() - SignedDuration::from_hours(96));
-    let complaint_id = journey.answered(&mut c).await.unwrap();
-    copied(&stack, complaint_id).await;
-    journey.escalated(&mut c, complaint_id, true).await.unwrap();
-    let token = journey.token("decision").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let complaint = c
-            .complaints
-            .get_complaint(with_token(
-                complaints::GetComplaintRequest {
-                    complaint_id: complaint_id.to_string(),
-                    consistency: None,
-                },
-                &token,
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .complaint
-            .unwrap();
-        if complaint.status == complaints::ComplaintStatus::UnderReconsideration as i32 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let pool = stack.db.pool("complaints").await.unwrap();
-            let parked: Vec<(String, String)> =
-                sqlx::query_as("SELECT subject, reason FROM parked_events")
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-            panic!(
-                "the complaint stays {}; parked: {parked:?}",
-                complaint.status
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-#[tokio::test]
-async fn the_feed_stays_complete_and_in_order_when_the_service_is_killed_mid_flow() {
-    // Arrange: six complaints answered, then escalated concurrently.
-    const JOURNEYS: usize = 6;
-    let stack = Arc::new(Stack::new().await);
-    let first = stack.start();
-    let mut c = clients(first.port).await;
-    let start = Timestamp::now() - SignedDuration::from_hours(96);
-    let journeys: Vec<Arc<Journey>> = (0..JOURNEYS)
-        .map(|n| Arc::new(Journey::new(&stack, 10 + n, start)))
-        .collect();
-    let mut complaint_ids = Vec::new();
-    for journey in &journeys {
-        let id = journey.answered(&mut c).await.unwrap();
-        copied(&stack, id).await;
-        complaint_ids.push(id);
-    }
-
-    // Act: escalate all six at once; SIGKILL the process once the feed has a few messages, then
-    // restart it and send every step again with the same request ids, as partners would.
-    let lanes: Vec<_> = journeys
-        .iter()
-        .zip(&complaint_ids)
-        .map(|(journey, id)| {
-            let (journey, id, mut c) = (Arc::clone(journey), *id, c.clone());
-            tokio::spawn(async move { journey.escalated(&mut c, id, false).await })
-        })
-        .collect();
-    // Kill once a fraction of the escalation work is committed: every lane is then mid-flow.
-    let pool = stack.db.pool("escalation").await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let written: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_type = 'escalation'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if written >= 16 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the flow did not start");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    pool.close().await;
-    let mut first = first;
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
-    let interrupted = futures_util::future::join_all(lanes)
-        .await
-        .into_iter()
-        .filter(|r| r.as_ref().map_or(true, Result::is_err))
-        .count();
-    assert!(interrupted > 0, "the kill must interrupt the flow");
-    drop(first);
-    let second = stack.start();
-    let c = clients(second.port).await;
-    let mut ids = Vec::new();
-    for (journey, complaint_id) in journeys.iter().zip(&complaint_ids) {
-        let id = until_done(|| {
-            let (journey, mut c) = (Arc::clone(journey), c.clone());
-            let complaint_id = *complaint_id;
-            async move { journey.escalated(&mut c, complaint_id, false).await }
-        })
-        .await;
-        ids.push(id);
-    }
-
-    // Assert: every case complete, each message once, positions 1..n without a gap.
-    let feed = stack.feed_of(JOURNEYS * FULL_CASE.len()).await;
-    assert_eq!(
-        feed.len(),
-        JOURNEYS * FULL_CASE.len(),
-        "nothing announced twice"
-    );
-    for id in &ids {
-        assert_eq!(types_of(&feed, id), FULL_CASE, "escalation {id}");
-    }
-    let positions: Vec<usize> = feed
-        .iter()
-        .map(|m| header(m, "Redress-Feed-Position").parse().unwrap())
-        .collect();
-    assert_eq!(positions, (1..=feed.len()).collect::<Vec<_>>());
-    let message_ids: BTreeSet<&str> = feed.iter().map(|m| header(m, "Nats-Msg-Id")).collect();
-    assert_eq!(message_ids.len(), feed.len());
-    drop(second);
-
-    // The reference consumer reads the whole feed as the body would, in two runs (stopping after
-    // 25 lines, then resuming from its state file): every position once, in order, no gap.
-    let state = tempfile::tempdir().unwrap();
-    let mut config =
-        redress::feed_tail::TailConfig::new(stack.nats.url(), state.path().join("feed"));
-    config.domain = None;
-    config.stream = platform::nats::Namespace::prefixed(&stack.prefix)
-        .unwrap()
-        .stream_name("feed");
-    config.once = true;
-    let mut lines = Vec::new();
-    for limit in [Some(25), None] {
-        config.limit = limit;
-        let mut out = Vec::new();
-        let summary = redress::feed_tail::run(
-            &config,
-            &mut out,
-            &mut std::io::sink(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-        assert!(summary.gaps.is_empty(), "{:?}", summary.gaps);
-        lines.extend(String::from_utf8(out).unwrap().lines().map(str::to_owned));
-    }
-    let read: Vec<u64> = lines
-        .iter()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["feed_position"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(read, (1..=feed.len() as u64).collect::<Vec<_>>());
-}
