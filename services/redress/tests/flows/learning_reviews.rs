@@ -23,6 +23,7 @@ async fn s13_an_incident_flags_the_open_complaint_of_its_inspection_and_changes_
     let read = |mut c: Clients| {
         let token = decision.clone();
         async move {
+            // NOT_FOUND until the read model has applied the submission.
             let complaint = c
                 .complaints
                 .get_complaint(with_token(
@@ -33,10 +34,9 @@ async fn s13_an_incident_flags_the_open_complaint_of_its_inspection_and_changes_
                     &token,
                 ))
                 .await
-                .unwrap()
+                .ok()?
                 .into_inner()
-                .complaint
-                .unwrap();
+                .complaint?;
             let deadlines = c
                 .complaints
                 .get_complaint_deadlines(with_token(
@@ -47,17 +47,17 @@ async fn s13_an_incident_flags_the_open_complaint_of_its_inspection_and_changes_
                     &token,
                 ))
                 .await
-                .unwrap()
+                .ok()?
                 .into_inner()
-                .deadlines
-                .unwrap();
-            (complaint, deadlines)
+                .deadlines?;
+            Some((complaint, deadlines))
         }
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let (before, deadlines_before) = loop {
-        let (complaint, deadlines) = read(c.clone()).await;
-        if complaint.status == complaints::ComplaintStatus::ResponseIssued as i32 {
+        if let Some((complaint, deadlines)) = read(c.clone()).await
+            && complaint.status == complaints::ComplaintStatus::ResponseIssued as i32
+        {
             break (complaint, deadlines);
         }
         assert!(Instant::now() < deadline, "the response never showed");
@@ -152,7 +152,7 @@ async fn s13_an_incident_flags_the_open_complaint_of_its_inspection_and_changes_
     // Assert: the complaint is flagged; its state and deadlines are what they were.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (after, deadlines_after) = read(c.clone()).await;
+        let (after, deadlines_after) = read(c.clone()).await.unwrap();
         if after.sensitive {
             assert_eq!(after.status, before.status);
             assert_eq!(after.outcome, before.outcome);
