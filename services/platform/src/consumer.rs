@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::nats::headers;
-use crate::telemetry;
+use crate::telemetry::{self, names};
 
 /// Why a handler could not handle a message.
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +166,21 @@ impl<H: Handler> Consumer<H> {
         handler: H,
     ) -> anyhow::Result<Self> {
         let consumer = ensure_consumer(js, &spec).await?;
-        Ok(Consumer {
+        let consumer = Consumer {
             pool,
             consumer,
             spec,
             handler,
-        })
+        };
+        // Every series exists from the start, so a rate or an alert sees 0 rather than nothing.
+        for name in [
+            names::CONSUMER_REDELIVERIES_TOTAL,
+            names::CONSUMER_PARKED_TOTAL,
+        ] {
+            metrics::counter!(name, "consumer" => consumer.spec.durable.clone()).increment(0);
+        }
+        consumer.report_parked().await?;
+        Ok(consumer)
     }
 
     /// Handles messages until `shutdown`.
@@ -269,7 +278,7 @@ impl<H: Handler> Consumer<H> {
         telemetry::set_parent_from_nats(&span, &headers);
         let _entered = span.enter();
         if delivered > 1 {
-            metrics::counter!("redress_consumer_redeliveries_total", "consumer" => self.spec.durable.clone()).increment(1);
+            metrics::counter!(names::CONSUMER_REDELIVERIES_TOTAL, "consumer" => self.spec.durable.clone()).increment(1);
         }
         let event_id = headers
             .get(async_nats::header::NATS_MESSAGE_ID)
@@ -378,15 +387,20 @@ impl<H: Handler> Consumer<H> {
         .await?;
         self.settle(message, AckKind::Term).await;
         self.count("parked");
-        metrics::counter!("redress_consumer_parked_total", "consumer" => self.spec.durable.clone())
+        metrics::counter!(names::CONSUMER_PARKED_TOTAL, "consumer" => self.spec.durable.clone())
             .increment(1);
+        self.report_parked().await
+    }
+
+    /// Sets the parked-events gauge to the consumer's unresolved parked events.
+    async fn report_parked(&self) -> anyhow::Result<()> {
         let open: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM parked_events WHERE consumer = $1 AND resolved_at IS NULL",
         )
         .bind(&self.spec.durable)
         .fetch_one(&self.pool)
         .await?;
-        metrics::gauge!("redress_consumer_parked_events", "consumer" => self.spec.durable.clone())
+        metrics::gauge!(names::CONSUMER_PARKED_EVENTS, "consumer" => self.spec.durable.clone())
             .set(open as f64);
         Ok(())
     }
@@ -400,7 +414,7 @@ impl<H: Handler> Consumer<H> {
     }
 
     fn count(&self, outcome: &'static str) {
-        metrics::counter!("redress_consumer_handled_total", "consumer" => self.spec.durable.clone(), "outcome" => outcome)
+        metrics::counter!(names::CONSUMER_HANDLED_TOTAL, "consumer" => self.spec.durable.clone(), "outcome" => outcome)
             .increment(1);
     }
 }

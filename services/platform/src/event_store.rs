@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::pg::Xid8;
 use crate::tail::{EVENT_COLUMNS, EventRow, Metadata, Position, RecordedEvent};
+use crate::telemetry::names;
 
 /// What the writer believes about the stream before appending.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -299,7 +300,7 @@ impl EventStore {
             }
         };
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
-        metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.to_owned())
+        metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.to_owned())
             .increment(appended.events.len() as u64);
         Ok(appended)
     }
@@ -432,8 +433,11 @@ impl EventStore {
             Err(ExecuteError::WrongStreamType(_)) => "not_found",
             Err(ExecuteError::Unexpected(_)) => "error",
         };
-        metrics::histogram!("redress_command_duration_seconds", "stream_type" => A::STREAM_TYPE, "outcome" => outcome)
+        metrics::histogram!(names::COMMAND_DURATION_SECONDS, "stream_type" => A::STREAM_TYPE, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
+        // So the conflict series exists (at 0) for every stream type that takes commands.
+        metrics::counter!(names::APPEND_CONFLICTS_TOTAL, "stream_type" => A::STREAM_TYPE)
+            .increment(0);
         result
     }
 
@@ -499,7 +503,7 @@ impl EventStore {
             {
                 Ok(appended) => return Ok(appended),
                 Err(AppendError::WrongExpectedVersion { actual, .. }) => {
-                    metrics::counter!("redress_append_conflicts_total", "stream_type" => A::STREAM_TYPE).increment(1);
+                    metrics::counter!(names::APPEND_CONFLICTS_TOTAL, "stream_type" => A::STREAM_TYPE).increment(1);
                     if context.expected != ExpectedVersion::Any || attempt >= MAX_ATTEMPTS {
                         return Err(ExecuteError::Conflict {
                             expected: context.expected,
@@ -608,6 +612,7 @@ pub mod within {
     };
     use crate::aggregate::Aggregate;
     use crate::tail::Metadata;
+    use crate::telemetry::names;
 
     /// Every event of a stream after `after_version`, as `conn`'s transaction sees it.
     ///
@@ -692,7 +697,7 @@ pub mod within {
         };
         match append_one(&mut *conn, &stream, metadata, None).await {
             Ok(Applied::Inserted(appended)) => {
-                metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.to_owned())
+                metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.to_owned())
                     .increment(appended.events.len() as u64);
                 Ok(appended)
             }
@@ -935,7 +940,7 @@ impl UnitOfWork<'_> {
         tx.commit().await.map_err(unexpected)?;
         self.store.appended.send_modify(|n| *n = n.wrapping_add(1));
         for (appended, (stream_type, ..)) in answers.iter().zip(&self.staged) {
-            metrics::counter!("redress_events_appended_total", "stream_type" => stream_type.clone())
+            metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.clone())
                 .increment(appended.events.len() as u64);
         }
         Ok(answers)

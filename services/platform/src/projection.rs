@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::event_store::EventStore;
 use crate::pg::{Xid8, validate_schema_name};
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
+use crate::telemetry::names;
 
 /// A read model.
 pub trait Projection: Send + Sync + 'static {
@@ -50,6 +51,37 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// What an operator sees of a projection without running it: `redress projections list` shows
+/// these, and each service lists its projections as these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectionInfo {
+    /// [`Projection::name`]; the checkpoint is `projection.<name>`.
+    pub name: &'static str,
+    /// [`Projection::version`] in this build.
+    pub version: i32,
+    /// [`Projection::tables`].
+    pub tables: &'static [&'static str],
+    /// [`Projection::rebuildable`].
+    pub rebuildable: bool,
+}
+
+impl ProjectionInfo {
+    /// The description of `projection`.
+    pub fn of(projection: &impl Projection) -> Self {
+        ProjectionInfo {
+            name: projection.name(),
+            version: projection.version(),
+            tables: projection.tables(),
+            rebuildable: projection.rebuildable(),
+        }
+    }
+
+    /// The name of the projection's checkpoint row.
+    pub fn checkpoint_name(&self) -> String {
+        format!("projection.{}", self.name)
+    }
 }
 
 /// Progress of a rebuild, reported after every batch.
@@ -261,7 +293,7 @@ impl<P: Projection> ProjectionRunner<P> {
                 span.in_scope(|| {});
             }
         }
-        metrics::counter!("redress_projection_events_applied_total", "service" => self.schema.clone(), "projection" => self.projection.name())
+        metrics::counter!(names::PROJECTION_EVENTS_APPLIED_TOTAL, "service" => self.schema.clone(), "projection" => self.projection.name())
             .increment(page.len() as u64);
         Ok(Step::Applied(last, page.len()))
     }
@@ -277,7 +309,7 @@ impl<P: Projection> ProjectionRunner<P> {
         .fetch_one(&self.pool)
         .await;
         if let Ok(lag) = lag {
-            metrics::gauge!("redress_projection_lag_seconds", "service" => self.schema.clone(), "projection" => self.projection.name())
+            metrics::gauge!(names::PROJECTION_LAG_SECONDS, "service" => self.schema.clone(), "projection" => self.projection.name())
                 .set(lag.unwrap_or(0.0));
         }
     }
@@ -360,6 +392,8 @@ impl<P: Projection> ProjectionRunner<P> {
                 catch_up.pause().await?;
             }
         }
+        // Tests widen the moment between catching up and swapping, while events keep arriving.
+        fail::fail_point!("projection::rebuild_before_swap");
         // Swap under the checkpoint lock: the live runner cannot commit a batch meanwhile, and
         // resumes from the swapped-in checkpoint when the lock is released.
         let mut tx = conn.begin().await?;

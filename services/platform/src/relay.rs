@@ -28,7 +28,7 @@ use crate::event_store::EventStore;
 use crate::nats::{Namespace, headers};
 use crate::pg::Xid8;
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
-use crate::telemetry;
+use crate::telemetry::{self, names};
 
 /// Where one event goes.
 #[derive(Clone, Debug)]
@@ -305,7 +305,7 @@ impl Relay {
         ));
         if acked != from {
             save_checkpoint(&self.pool, &self.config.name, acked).await?;
-            metrics::counter!("redress_relay_published_total", "service" => self.config.service.clone(), "relay" => self.config.name.clone())
+            metrics::counter!(names::RELAY_PUBLISHED_TOTAL, "service" => self.config.service.clone(), "relay" => self.config.name.clone())
                 .increment(count as u64);
         }
         match failure {
@@ -360,12 +360,17 @@ impl Relay {
         .bind(checkpoint.sequence)
         .fetch_one(&self.pool)
         .await;
+        let (service, relay) = (self.config.service.clone(), self.config.name.clone());
         if let Ok((count, lag)) = backlog {
-            let (service, relay) = (self.config.service.clone(), self.config.name.clone());
-            metrics::gauge!("redress_relay_backlog_events", "service" => service.clone(), "relay" => relay.clone())
+            metrics::gauge!(names::RELAY_BACKLOG_EVENTS, "service" => service.clone(), "relay" => relay.clone())
                 .set(count as f64);
-            metrics::gauge!("redress_relay_lag_seconds", "service" => service, "relay" => relay)
+            metrics::gauge!(names::RELAY_LAG_SECONDS, "service" => service.clone(), "relay" => relay.clone())
                 .set(lag.unwrap_or(0.0));
+        }
+        // The horizon is the cluster's, but every relay waits on it; each reports what it sees.
+        if let Ok(holder) = tail::oldest_transaction(&self.pool).await {
+            metrics::gauge!(names::HORIZON_AGE_SECONDS, "service" => service, "relay" => relay)
+                .set(holder.map_or(0.0, |h| h.age_seconds.max(0.0)));
         }
     }
 }

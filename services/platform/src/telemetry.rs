@@ -10,6 +10,7 @@
 //! * `carriers`: [`HeaderExtractor`], [`NatsHeaderInjector`] and friends, which let OpenTelemetry
 //!   propagators read and write gRPC metadata and NATS headers.
 //! * `metrics`: [`names`] of every platform metric and [`describe_metrics`].
+//! * `json_log`: the JSON log line, with the trace and span ids of the current span.
 //!
 //! # Usage
 //! ```no_run
@@ -23,6 +24,7 @@
 //! ```
 
 mod carriers;
+mod json_log;
 mod metrics;
 mod propagation;
 
@@ -77,7 +79,8 @@ pub struct TelemetryConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// One JSON object per line with the message and fields at the top level, the current span
-    /// under `span`, and all entered spans under `spans`.
+    /// under `span`, all entered spans under `spans`, and `trace_id` and `span_id` when the
+    /// current span belongs to a trace.
     #[default]
     Json,
     /// Multi-line, human-readable text for a developer's terminal.
@@ -260,6 +263,7 @@ where
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(true)
+            .map_event_format(json_log::JsonWithTraceIds)
             .with_writer(writer)
             .boxed(),
         LogFormat::Pretty => layer.pretty().with_writer(writer).boxed(),

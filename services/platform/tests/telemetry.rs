@@ -641,6 +641,73 @@ fn json_logs_are_one_object_per_line_with_the_message_and_span_fields() {
     assert_eq!(lines[1]["message"], "second line\nwith a newline inside");
 }
 
+fn json_lines(buffer: &Buffer) -> Vec<serde_json::Value> {
+    buffer
+        .text()
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn json_logs_carry_the_trace_and_span_id_of_the_current_span_when_it_is_traced() {
+    let buffer = Buffer::default();
+    let traced = Traced::new();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(traced.provider.tracer("log-tests")))
+        .with(telemetry::log_layer(LogFormat::Json, move || {
+            writer.clone()
+        }));
+    let headers = http_headers(&[("traceparent", TRACEPARENT)]);
+
+    let context = tracing::subscriber::with_default(subscriber, || {
+        let request = info_span!("grpc.request");
+        set_parent_from_headers(&request, &headers);
+        request.in_scope(|| {
+            tracing::info!("inside the request");
+            current_trace_context()
+        })
+    });
+
+    let lines = json_lines(&buffer);
+    let (_, span_id) = ids(&context.expect("the span is traced").traceparent);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["message"], "inside the request");
+    assert_eq!(lines[0]["trace_id"], TRACE_ID, "the caller's trace");
+    assert_eq!(
+        lines[0]["span_id"],
+        span_id.as_str(),
+        "the request span's own id"
+    );
+    assert_ne!(lines[0]["span_id"], PARENT_ID);
+}
+
+#[test]
+fn json_logs_carry_the_callers_trace_id_when_this_process_traces_nothing() {
+    let buffer = Buffer::default();
+    let headers = http_headers(&[("traceparent", TRACEPARENT)]);
+
+    log_to(&buffer, LogFormat::Json, || {
+        let request = info_span!("grpc.request");
+        set_parent_from_headers(&request, &headers);
+        request.in_scope(|| tracing::info!("inside the request"));
+        info_span!("relay.publish").in_scope(|| tracing::info!("in an untraced span"));
+        tracing::info!("outside every span");
+    });
+
+    let lines = json_lines(&buffer);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["trace_id"], TRACE_ID);
+    assert_eq!(lines[0]["span_id"], PARENT_ID);
+    for line in &lines[1..] {
+        assert!(line.get("trace_id").is_none(), "{line}");
+        assert!(line.get("span_id").is_none(), "{line}");
+    }
+}
+
 #[test]
 fn pretty_logs_are_text_for_a_terminal() {
     let buffer = Buffer::default();
@@ -693,12 +760,14 @@ const HISTOGRAMS: [&str; 2] = [
     "redress_grpc_request_duration_seconds",
     "redress_command_duration_seconds",
 ];
-const GAUGES: [&str; 5] = [
+const GAUGES: [&str; 7] = [
     "redress_relay_backlog_events",
     "redress_relay_lag_seconds",
     "redress_projection_lag_seconds",
     "redress_horizon_age_seconds",
     "redress_consumer_parked_events",
+    "redress_feed_position",
+    "redress_feed_published_position",
 ];
 
 #[test]
@@ -761,6 +830,11 @@ fn metric_names_are_exactly_the_ones_other_modules_emit() {
     assert_eq!(
         names::CONSUMER_PARKED_EVENTS,
         "redress_consumer_parked_events"
+    );
+    assert_eq!(names::FEED_POSITION, "redress_feed_position");
+    assert_eq!(
+        names::FEED_PUBLISHED_POSITION,
+        "redress_feed_published_position"
     );
 }
 

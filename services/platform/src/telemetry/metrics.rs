@@ -11,29 +11,35 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 /// Every metric name the platform emits. The strings are part of the operators' contract
 /// (dashboards and alerts use them): never rename one without a migration note.
 pub mod names {
-    /// Counter of finished gRPC requests. Labels: `rpc`, `code`.
+    /// Counter of finished gRPC requests. Labels: `rpc` (the full method path, e.g.
+    /// `/redress.complaints.v1.Complaints/SubmitFormalComplaint`, so it names the gRPC service;
+    /// `unknown` for a path no service declares), `code` (`OK`, `FAILED_PRECONDITION`, …).
     pub const GRPC_REQUESTS_TOTAL: &str = "redress_grpc_requests_total";
     /// Histogram of gRPC request durations in seconds. Labels: `rpc`, `code`.
     pub const GRPC_REQUEST_DURATION_SECONDS: &str = "redress_grpc_request_duration_seconds";
-    /// Histogram of command execution durations in seconds. Labels: `stream_type`, `outcome`.
+    /// Histogram of command execution durations in seconds. Labels: `stream_type` (the
+    /// aggregate's, e.g. `formal_complaint`; each belongs to one service), `outcome` (`ok`,
+    /// `replayed`, `rejected`, `conflict`, `key_reused`, `not_found`, `error`).
     pub const COMMAND_DURATION_SECONDS: &str = "redress_command_duration_seconds";
     /// Counter of optimistic-concurrency conflicts on append. Labels: `stream_type`.
     pub const APPEND_CONFLICTS_TOTAL: &str = "redress_append_conflicts_total";
     /// Counter of events appended to the event store. Labels: `stream_type`.
     pub const EVENTS_APPENDED_TOTAL: &str = "redress_events_appended_total";
-    /// Counter of events the relay published to NATS. Labels: `service`.
+    /// Counter of events the relay published to NATS. Labels: `service` (`complaints`,
+    /// `escalation`, `learning-reviews`), `relay` (`relay`, `relay.feed`).
     pub const RELAY_PUBLISHED_TOTAL: &str = "redress_relay_published_total";
-    /// Gauge of events not yet published by the relay. Labels: `service`.
+    /// Gauge of events not yet published by the relay. Labels: `service`, `relay`.
     pub const RELAY_BACKLOG_EVENTS: &str = "redress_relay_backlog_events";
-    /// Gauge of the age in seconds of the oldest unpublished event. Labels: `service`.
+    /// Gauge of the age in seconds of the oldest unpublished event. Labels: `service`, `relay`.
     pub const RELAY_LAG_SECONDS: &str = "redress_relay_lag_seconds";
     /// Gauge of how far a projection is behind the event store, in seconds.
-    /// Labels: `service`, `projection`.
+    /// Labels: `service` (the service's schema: `complaints`, `escalation`,
+    /// `learning_reviews`), `projection`.
     pub const PROJECTION_LAG_SECONDS: &str = "redress_projection_lag_seconds";
     /// Counter of events applied by a projection. Labels: `service`, `projection`.
     pub const PROJECTION_EVENTS_APPLIED_TOTAL: &str = "redress_projection_events_applied_total";
-    /// Gauge of the age in seconds of the oldest transaction holding the read horizon.
-    /// Labels: `service`.
+    /// Gauge of the age in seconds of the oldest transaction holding the read horizon, as the
+    /// service's relay sees it. Labels: `service`, `relay`.
     pub const HORIZON_AGE_SECONDS: &str = "redress_horizon_age_seconds";
     /// Counter of messages a consumer finished handling. Labels: `consumer`, `outcome`.
     pub const CONSUMER_HANDLED_TOTAL: &str = "redress_consumer_handled_total";
@@ -43,9 +49,15 @@ pub mod names {
     pub const CONSUMER_PARKED_TOTAL: &str = "redress_consumer_parked_total";
     /// Gauge of messages currently parked by a consumer. Labels: `consumer`.
     pub const CONSUMER_PARKED_EVENTS: &str = "redress_consumer_parked_events";
+    /// Gauge of the last position translated onto a service's numbered feed (the independent
+    /// body's feed). Labels: `service`.
+    pub const FEED_POSITION: &str = "redress_feed_position";
+    /// Gauge of the last feed position its relay has had acknowledged by JetStream.
+    /// Labels: `service`.
+    pub const FEED_PUBLISHED_POSITION: &str = "redress_feed_published_position";
 
     /// All of the above, in declaration order.
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 17] = [
         GRPC_REQUESTS_TOTAL,
         GRPC_REQUEST_DURATION_SECONDS,
         COMMAND_DURATION_SECONDS,
@@ -61,6 +73,8 @@ pub mod names {
         CONSUMER_REDELIVERIES_TOTAL,
         CONSUMER_PARKED_TOTAL,
         CONSUMER_PARKED_EVENTS,
+        FEED_POSITION,
+        FEED_PUBLISHED_POSITION,
     ];
 }
 
@@ -146,6 +160,16 @@ pub fn describe_metrics() {
         CONSUMER_PARKED_EVENTS,
         Unit::Count,
         "NATS messages currently parked by a consumer."
+    );
+    describe_gauge!(
+        FEED_POSITION,
+        Unit::Count,
+        "The last position translated onto the feed (gap-free, from 1)."
+    );
+    describe_gauge!(
+        FEED_PUBLISHED_POSITION,
+        Unit::Count,
+        "The last feed position JetStream has acknowledged; the feed position minus this is what awaits publishing."
     );
 }
 

@@ -39,7 +39,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Span;
 use tracing_opentelemetry::{OpenTelemetrySpanExt, SetParentError};
-use tracing_subscriber::registry::{LookupSpan, Registry};
+use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 
 use super::carriers::{HeaderExtractor, HeaderInjector, NatsHeaderExtractor, NatsHeaderInjector};
 
@@ -236,6 +236,21 @@ fn remember_parent(span: &Span, context: TraceContext) {
             span.extensions_mut().replace(RemoteParent(context));
         }
     });
+}
+
+/// The trace context of the span a log event is in, for the log line: [`current_trace_context`]
+/// as seen from inside the subscriber, where `Span::current()` is not available (tracing does
+/// not dispatch re-entrantly) but the OpenTelemetry context entered with the span is, and so is
+/// the span itself through the formatter's context.
+pub(super) fn log_trace_context<R>(current: Option<SpanRef<'_, R>>) -> Option<TraceContext>
+where
+    R: for<'a> LookupSpan<'a>,
+{
+    trace_context_of(Context::current().span().span_context()).or_else(|| {
+        current?
+            .scope()
+            .find_map(|s| s.extensions().get::<RemoteParent>().map(|p| p.0.clone()))
+    })
 }
 
 fn remembered_parent(span: &Span) -> Option<TraceContext> {
