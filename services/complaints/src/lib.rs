@@ -30,6 +30,7 @@
 //!   consumer of the escalation context's stream, and
 //!   [`formal_complaints::learning_reviews_policy`], the durable consumer of the learning-reviews
 //!   context's `IncidentReported`.
+//! * [`projections`]: every projection by name, listed and rebuilt for `redress projections`.
 //! * [`inspections`]: the `Inspections` gRPC service — inspection facts, pauses and the pause
 //!   register, the publication gate, concerns and the day-after route, the wellbeing contact,
 //!   tribunal appeals — its read models and the pause-limit and publication-delay timers.
@@ -74,4 +75,5 @@ pub mod config;
 pub mod domain;
 pub mod formal_complaints;
 pub mod inspections;
+pub mod projections;
 pub mod testing;

@@ -13,7 +13,8 @@
 //! * **Publish.** A relay of its own (checkpoint `relay.feed`) publishes those events, and only
 //!   those, to the JetStream stream `FEED` on `feed.v1.<message>.<escalation_id>` with
 //!   `Nats-Msg-Id`, `Redress-Feed-Position`, the CloudEvents headers and the trace context; the
-//!   service's own relay skips them.
+//!   service's own relay skips them. The gauges `redress_feed_position` and
+//!   `redress_feed_published_position` show how far each has got.
 //! * **Read.** The body reads its durable pull consumer [`DURABLE`] (created here, never by the
 //!   body) with credentials that allow nothing else (`deploy/nats`).
 
@@ -27,8 +28,9 @@ use platform::nats::{Namespace, event_subject_token, headers};
 use platform::projection::{Projection, ProjectionRunner};
 use platform::relay::{Outgoing, RelayConfig, Route};
 use platform::tail::RecordedEvent;
+use platform::telemetry::names;
 use prost::Message;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -152,6 +154,7 @@ impl Projection for Translator {
 #[derive(Debug)]
 pub struct Feed {
     translator: ProjectionRunner<Translator>,
+    pool: PgPool,
 }
 
 impl Feed {
@@ -162,10 +165,13 @@ impl Feed {
     pub async fn start(context: &Arc<Context>) -> anyhow::Result<Arc<Feed>> {
         let translator = ProjectionRunner::new(&context.store, &context.schema, Translator)?;
         translator.init().await?;
-        Ok(Arc::new(Feed { translator }))
+        Ok(Arc::new(Feed {
+            translator,
+            pool: context.store.pool().clone(),
+        }))
     }
 
-    /// Spawns the translator's run loop.
+    /// Spawns the translator's run loop, and the loop that keeps the feed's position gauges.
     pub fn spawn(
         self: &Arc<Self>,
         tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -173,6 +179,46 @@ impl Feed {
     ) {
         let (me, token) = (Arc::clone(self), stop.clone());
         tasks.spawn(async move { me.translator.run(token).await });
+        let (me, token) = (Arc::clone(self), stop.clone());
+        tasks.spawn(async move { me.report_positions(token).await });
+    }
+
+    /// Sets `redress_feed_position` (the last position translated) and
+    /// `redress_feed_published_position` (the last one the feed relay has had acknowledged) every
+    /// second until `stop`. Both are read from the log, so every replica reports the same.
+    async fn report_positions(&self, stop: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            match self.positions().await {
+                Ok((translated, published)) => {
+                    metrics::gauge!(names::FEED_POSITION, "service" => crate::app::SERVICE)
+                        .set(translated as f64);
+                    metrics::gauge!(names::FEED_PUBLISHED_POSITION, "service" => crate::app::SERVICE)
+                        .set(published as f64);
+                }
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "cannot read the feed positions"
+                ),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// The last feed position translated, and the last one published; 0 before the first.
+    async fn positions(&self) -> sqlx::Result<(i64, i64)> {
+        sqlx::query_as(
+            "SELECT coalesce((SELECT max(version) FROM events WHERE stream_id = $1), 0)::bigint,
+                    coalesce((SELECT max(e.version) FROM events e JOIN checkpoints c
+                                  ON c.name = 'relay.feed'
+                                 AND (e.transaction_id, e.position) <= (c.transaction_id, c.position)
+                              WHERE e.stream_id = $1), 0)::bigint",
+        )
+        .bind(FEED_STREAM_ID)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// Translates every committed event (tests and operator tools); returns how many events it

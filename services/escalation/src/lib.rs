@@ -14,6 +14,7 @@
 //! * [`read_models`]: the escalations, the independent body's queue and the recommendation
 //!   register.
 //! * [`feed`]: the translator into `redress.feed.v1`, its gap-free positions and its relay.
+//! * [`projections`]: every projection by name, listed and rebuilt for `redress projections`.
 //! * [`app`]: the shared `Context` and the run loop; [`config`]: the settings.
 //! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
 //!
@@ -32,5 +33,6 @@ pub mod domain;
 pub mod feed;
 pub mod grpc;
 pub mod policy;
+pub mod projections;
 pub mod read_models;
 pub mod testing;

@@ -21,6 +21,7 @@
 //!   `ESCALATION` (with the inbox).
 //! * [`read_models`]: incidents, reviews with their recommendations, and the recommendation
 //!   register across contexts.
+//! * [`projections`]: every projection by name, listed and rebuilt for `redress projections`.
 //! * [`app`]: the shared `Context` and the run loop; [`config`]: the settings.
 //! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
 //!
@@ -38,5 +39,6 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod policy;
+pub mod projections;
 pub mod read_models;
 pub mod testing;

@@ -37,8 +37,8 @@
 pub mod escalation_policy;
 pub mod grpc;
 pub mod learning_reviews_policy;
-mod read_models;
-mod timers;
+pub(crate) mod read_models;
+pub(crate) mod timers;
 
 use std::sync::Arc;
 

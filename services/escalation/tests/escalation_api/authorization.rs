@@ -68,7 +68,7 @@ async fn call(h: &mut Harness, rpc: &str, token: Option<&str>) -> Result<(), Sta
     let id = Uuid::now_v7().to_string();
     let key = Uuid::now_v7().to_string();
     let c = &mut h.client;
-    let done = match rpc {
+    match rpc {
         "RequestEscalation" => c
             .request_escalation(request(
                 v1::RequestEscalationRequest {
@@ -212,8 +212,7 @@ async fn call(h: &mut Harness, rpc: &str, token: Option<&str>) -> Result<(), Sta
             .await
             .map(drop),
         other => panic!("no call for {other}"),
-    };
-    done
+    }
 }
 
 #[tokio::test]
