@@ -46,6 +46,87 @@ pub enum Command {
     Status(StatusArgs),
     /// Development bearer tokens, signed with the key `redress up` keeps.
     Token(TokenArgs),
+    /// The read models: list every projection with its checkpoint and how far it is behind, or
+    /// rebuild one into new tables and switch over when caught up, while the services run.
+    Projections(ProjectionsArgs),
+    /// The event logs: one stream's events as JSON lines, payloads decoded.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectionsArgs {
+    #[command(subcommand)]
+    pub command: ProjectionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Shows every projection of every service: its version, its checkpoint and how many events
+    /// of its service's log it has not applied yet. A table, or JSON. Needs a role that may read
+    /// every schema (the migrator).
+    List(ProjectionsListArgs),
+    /// Replays the log of the projection's service into new tables in a scratch schema while the
+    /// live ones keep serving, then swaps them in under the projection's checkpoint lock; safe
+    /// while the service runs. NAME is a projection's name (`complaints`, `escalations`,
+    /// `learning_reviews`, …: see `list`), `<service>/<name>`, or one of its tables
+    /// (`pause_register`). Progress goes to stderr (a bar on a terminal, a line a second
+    /// otherwise); the count and duration to stdout. Run it as the service's role (it owns the
+    /// tables). The escalation feed translator is refused: its output is durable.
+    Rebuild(ProjectionsRebuildArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ProjectionsListArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// One JSON document instead of a table.
+    #[arg(long, env = "REDRESS_PROJECTIONS_JSON")]
+    pub json: bool,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries the report.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ProjectionsRebuildArgs {
+    /// The projection: `name`, `<service>/<name>`, or the name of one of its tables.
+    pub name: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Log format on stderr: json (one object per line) or pretty.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Prints a stream's events in version order, one JSON object per line: the service, stream
+    /// type and id, version, event type and id, when it was recorded, its place in the log
+    /// (`transaction_id`, `position`, as checkpoints store them), its metadata (correlation,
+    /// causation, actor, trace context, policy and calendar versions) and the payload decoded
+    /// through the schemas in `proto/` (`null`, with `payload_base64`, for a type this build does
+    /// not know). Exits non-zero when no service has the stream.
+    Show(EventsShowArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct EventsShowArgs {
+    /// The stream's id (an inspection, complaint, escalation, incident, …).
+    pub stream_id: uuid::Uuid,
+    /// The service whose log to read; every service's when unset.
+    #[arg(long, value_enum, env = "REDRESS_EVENTS_SERVICE")]
+    pub service: Option<Service>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries the events.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
 }
 
 #[derive(Clone, Debug, Args)]

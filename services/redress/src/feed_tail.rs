@@ -9,9 +9,9 @@
 //!    redelivery: acknowledged, not printed (noted on stderr). A position beyond the next one
 //!    means messages are missing: a `{"gap":{"expected":N,"received":M}}` line goes to the notes
 //!    writer (stderr) and, with `fail_on_gap`, the tail stops before handling the message;
-//! 2. decodes the payload as the protobuf message named by `ce-type` and writes one JSON line
-//!    ([`FeedLine`]) to the output writer (stdout); an unknown type is printed with
-//!    `"message":null` and the raw payload in base64;
+//! 2. decodes the payload as the protobuf message named by `ce-type` (through [`crate::payload`])
+//!    and writes one JSON line ([`FeedLine`]) to the output writer (stdout); an unknown type is
+//!    printed with `"message":null` and the raw payload in base64;
 //! 3. saves the position in the state file (written to a temporary file, synced, renamed);
 //! 4. acknowledges and waits for the server to confirm.
 //!
@@ -28,11 +28,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use base64::Engine as _;
 use futures_util::StreamExt as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_reflect::DescriptorPool;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+
+use crate::payload::{self, JsonMessage, Undecoded, descriptor_pool};
 
 /// The header carrying a message's place in the feed: 1, 2, 3, … with no gaps.
 pub const FEED_POSITION: &str = "Redress-Feed-Position";
@@ -147,19 +148,6 @@ pub struct FeedLine {
     pub payload_base64: Option<String>,
 }
 
-/// A decoded message that serializes in the canonical protobuf JSON mapping, defaults included.
-#[derive(Debug)]
-pub struct JsonMessage(DynamicMessage);
-
-impl Serialize for JsonMessage {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize_with_options(
-            serializer,
-            &SerializeOptions::new().skip_default_fields(false),
-        )
-    }
-}
-
 impl FeedLine {
     /// Builds the line for a message at `feed_position`, decoding with `pool`.
     pub fn decode(
@@ -169,19 +157,19 @@ impl FeedLine {
         payload: &[u8],
     ) -> FeedLine {
         let message_type = header(headers, platform::nats::headers::CE_TYPE);
-        let descriptor = message_type
-            .as_deref()
-            .and_then(|name| pool.get_message_by_name(name))
-            .filter(|descriptor| descriptor.package_name() == FEED_PACKAGE);
-        let message = match descriptor {
-            Some(descriptor) => match DynamicMessage::decode(descriptor, payload) {
-                Ok(message) => Some(JsonMessage(message)),
-                Err(e) => {
-                    tracing::warn!(feed_position, message_type = ?message_type, error = %e, "payload does not decode as its ce-type: printed raw");
-                    None
-                }
-            },
-            None => {
+        let decoded = payload::decode_in_package(
+            pool,
+            FEED_PACKAGE,
+            message_type.as_deref().unwrap_or_default(),
+            payload,
+        );
+        let message = match decoded {
+            Ok(message) => Some(message),
+            Err(Undecoded::Malformed { error, .. }) => {
+                tracing::warn!(feed_position, message_type = ?message_type, error = %error, "payload does not decode as its ce-type: printed raw");
+                None
+            }
+            Err(Undecoded::UnknownType(_)) => {
                 tracing::warn!(feed_position, message_type = ?message_type, "message type unknown to this build: printed raw");
                 None
             }
@@ -190,23 +178,13 @@ impl FeedLine {
             feed_position,
             id: header(headers, NATS_MSG_ID)
                 .or_else(|| header(headers, platform::nats::headers::CE_ID)),
-            payload_base64: message
-                .is_none()
-                .then(|| base64::engine::general_purpose::STANDARD.encode(payload)),
+            payload_base64: message.is_none().then(|| payload::base64(payload)),
             message_type,
             time: header(headers, platform::nats::headers::CE_TIME),
             escalation_id: header(headers, platform::nats::headers::CE_SUBJECT),
             message,
         }
     }
-}
-
-/// The feed's schemas: every message of [`FEED_PACKAGE`] and what they import.
-///
-/// # Errors
-/// Never for the descriptor set compiled into this binary; an error means a broken build.
-pub fn descriptor_pool() -> anyhow::Result<DescriptorPool> {
-    DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).context("Failed to read the feed schemas")
 }
 
 /// Tails the feed until `shutdown`, until drained with `once`, or until `limit` lines are

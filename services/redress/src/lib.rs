@@ -16,13 +16,21 @@
 //! * `token`: `redress token issue`, development bearer tokens.
 //! * `streams`: `redress streams`, the operator's creation or update of every JetStream stream
 //!   and durable consumer Redress owns, with a report of what changed.
+//! * `projections`: `redress projections list|rebuild`, every service's read models, their
+//!   checkpoints, and rebuilding one while the services run, with a progress bar.
+//! * `events`: `redress events show`, one stream's events as JSON lines.
+//! * `payload`: protobuf payloads as JSON through the descriptor set, for `feed tail` and
+//!   `events show`.
 
 pub mod cli;
 pub mod demo;
+pub mod events;
 pub mod feed_tail;
 pub mod healthcheck;
 pub mod local;
 pub mod migrate;
+pub mod payload;
+pub mod projections;
 pub mod serve;
 pub mod services;
 pub mod status;
@@ -92,18 +100,57 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             streams::run(&args.nats_url, &args.nats_prefix, &mut stdout).await?;
             Ok(())
         }
+        cli::Command::Projections(cli::ProjectionsArgs {
+            command: cli::ProjectionsCommand::List(args),
+        }) => {
+            init_stderr_logs(args.log_format)?;
+            projections::run_list(&args, &mut std::io::stdout().lock()).await
+        }
+        cli::Command::Projections(cli::ProjectionsArgs {
+            command: cli::ProjectionsCommand::Rebuild(args),
+        }) => {
+            let progress = projections::Progress::for_stderr();
+            init_stderr_logs_to(args.log_format, projections::AroundBar(progress.bar()))?;
+            let mut stdout = std::io::stdout();
+            let mut stderr = std::io::stderr();
+            projections::run_rebuild(&args, progress, &mut stdout, &mut stderr).await
+        }
+        cli::Command::Events(cli::EventsArgs {
+            command: cli::EventsCommand::Show(args),
+        }) => {
+            init_stderr_logs(args.log_format)?;
+            events::show(&args, &mut std::io::stdout().lock()).await?;
+            Ok(())
+        }
     }
 }
 
 /// Logs on stderr, for commands whose stdout is their output; filtered by `RUST_LOG` (default
 /// `info`).
 fn init_stderr_logs(format: platform::telemetry::LogFormat) -> anyhow::Result<()> {
-    let filter = EnvFilter::builder()
+    init_stderr_logs_to(format, std::io::stderr)
+}
+
+/// [`init_stderr_logs`] through `writer`.
+fn init_stderr_logs_to<W>(format: platform::telemetry::LogFormat, writer: W) -> anyhow::Result<()>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let mut filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env()
         .context("Failed to parse RUST_LOG")?;
+    if std::env::var_os("RUST_LOG").is_none() {
+        // PostgreSQL's notices ("table … does not exist, skipping" from a first rebuild) tell
+        // an operator nothing.
+        filter = filter.add_directive(
+            "sqlx::postgres::notice=warn"
+                .parse()
+                .context("Failed to parse a log directive")?,
+        );
+    }
     tracing_subscriber::registry()
-        .with(platform::telemetry::log_layer(format, std::io::stderr).with_filter(filter))
+        .with(platform::telemetry::log_layer(format, writer).with_filter(filter))
         .try_init()
         .context("Failed to install the log subscriber")
 }

@@ -7,7 +7,7 @@ const ASYNCAPI: &str = include_str!("../../../../docs/feed/asyncapi.yaml");
 
 /// The feed's top-level messages: those about one escalation (the others are their parts).
 fn feed_messages() -> Vec<String> {
-    let pool = redress::feed_tail::descriptor_pool().unwrap();
+    let pool = redress::payload::descriptor_pool().unwrap();
     let mut names: Vec<String> = pool
         .all_messages()
         .filter(|m| m.package_name() == redress::feed_tail::FEED_PACKAGE)
