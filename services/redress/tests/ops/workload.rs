@@ -3,7 +3,7 @@
 //! providers and the independent body would send them.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -52,9 +52,14 @@ pub struct Served {
     /// Where `/metrics` answers, when asked for.
     pub metrics_port: Option<u16>,
     issuer: TokenIssuer,
+    /// The key pair tokens are signed with (the process trusts the public key under kid `test`).
+    pub private_pem: secrecy::SecretString,
+    pub public_pem: String,
     _dir: tempfile::TempDir,
     /// The process's stdout: its JSON logs.
     pub log_file: PathBuf,
+    /// The process's stderr, where a panic would be reported.
+    pub stderr_file: PathBuf,
     pub _process: Running,
 }
 
@@ -67,7 +72,7 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let (private, public) = platform::grpc::generate_dev_keypair().unwrap();
         let key_file = dir.path().join("test.pem");
-        std::fs::write(&key_file, public).unwrap();
+        std::fs::write(&key_file, &public).unwrap();
         let issuer = TokenIssuer::new(
             &private,
             "test",
@@ -79,6 +84,7 @@ impl Served {
         let port = free_port();
         let metrics_port = metrics.then(free_port);
         let log_file = dir.path().join("serve.log");
+        let stderr_file = dir.path().join("serve.stderr");
         let mut command = redress();
         command
             .args(["serve", "--grpc-addr", &format!("127.0.0.1:{port}")])
@@ -89,7 +95,7 @@ impl Served {
             .env("REDRESS_JWT_PUBLIC_KEYS", &key_file)
             .env("REDRESS_DB_MAX_CONNECTIONS", "4")
             .stdout(std::fs::File::create(&log_file).unwrap())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(&stderr_file).unwrap());
         if let Some(metrics_port) = metrics_port {
             command.env("REDRESS_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"));
         }
@@ -101,8 +107,11 @@ impl Served {
             port,
             metrics_port,
             issuer,
+            private_pem: private,
+            public_pem: public,
             _dir: dir,
             log_file,
+            stderr_file,
             _process: process,
         }
     }

@@ -1,0 +1,198 @@
+//! [`Stack`]: `redress serve` of every service ([`Served`]) with a channel, tokens for every
+//! role, and the checks every case ends with: the process still answers health, its stderr has
+//! no panic, and no service's log grew.
+
+use std::time::Duration;
+
+use platform::grpc::Role;
+use prost_reflect::DynamicMessage;
+use sqlx::PgPool;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::rpc::{self, Rpc};
+use crate::workload::Served;
+
+/// The provider the tokens of provider roles act for, unless a test names another.
+pub const PROVIDER: &str = "URN-SECURITY-A";
+
+/// A caller: a role, or nobody (no `authorization` header).
+pub type Caller = Option<Role>;
+
+pub struct Stack {
+    pub served: Served,
+    pub channel: Channel,
+    /// The test database with no search path of its own: every query names its schema.
+    pool: PgPool,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let served = Served::start(false).await;
+        let channel = served.channel().await;
+        let pool = served.db.pool("public").await.unwrap();
+        let stack = Stack {
+            served,
+            channel,
+            pool,
+        };
+        stack.wait_serving().await;
+        stack
+    }
+
+    /// `Bearer …` for `role`, acting for [`PROVIDER`] when the role acts for a provider.
+    pub fn token(&self, role: Role) -> String {
+        self.token_for(role, PROVIDER)
+    }
+
+    /// `Bearer …` for `role`, acting for `provider` when the role acts for a provider.
+    pub fn token_for(&self, role: Role, provider: &str) -> String {
+        let provider = role.acts_for_provider().then_some(provider);
+        self.served
+            .token(&format!("security:{role}"), role, provider)
+    }
+
+    /// Metadata carrying `caller`'s token, if any.
+    pub fn metadata(&self, caller: Caller) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        if let Some(role) = caller {
+            metadata.insert(
+                "authorization",
+                MetadataValue::try_from(self.token(role)).unwrap(),
+            );
+        }
+        metadata
+    }
+
+    /// Metadata with `authorization: <value>`.
+    pub fn authorization(value: &str) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("authorization", MetadataValue::try_from(value).unwrap());
+        metadata
+    }
+
+    /// Calls `rpc` with `request` as `caller`.
+    pub async fn call(
+        &self,
+        rpc: &Rpc,
+        request: &DynamicMessage,
+        caller: Caller,
+    ) -> Result<Vec<u8>, Status> {
+        self.call_bytes(rpc, rpc::encode(request), self.metadata(caller))
+            .await
+    }
+
+    pub async fn call_bytes(
+        &self,
+        rpc: &Rpc,
+        body: Vec<u8>,
+        metadata: MetadataMap,
+    ) -> Result<Vec<u8>, Status> {
+        rpc::call(&self.channel, &rpc.path(), body, metadata).await
+    }
+
+    /// Events in the complaints, escalation and learning-reviews logs.
+    pub async fn events(&self) -> [i64; 3] {
+        let (a, b, c): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM complaints.events),
+                    (SELECT count(*) FROM escalation.events),
+                    (SELECT count(*) FROM learning_reviews.events)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        [a, b, c]
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The status of `grpc.health.v1.Health/Check` for the whole server.
+    pub async fn health(&self) -> Result<i32, Status> {
+        let mut client = HealthClient::new(self.channel.clone());
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        request.set_timeout(Duration::from_secs(5));
+        client.check(request).await.map(|r| r.into_inner().status)
+    }
+
+    async fn wait_serving(&self) {
+        for _ in 0..600 {
+            if matches!(self.health().await, Ok(1)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redress serve never reported SERVING");
+    }
+
+    /// What the process printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.served.stderr_file).unwrap_or_default()
+    }
+
+    /// The process's resident set, in KiB (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.served._process.0.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Asserts, after `case`, that the process is alive and SERVING and never panicked.
+    pub async fn assert_alive(&self, case: &str) {
+        assert_eq!(
+            self.health().await.map_err(|s| s.code()),
+            Ok(1),
+            "{case}: the process no longer answers health as SERVING"
+        );
+        let stderr = self.stderr();
+        assert!(
+            !stderr.contains("panicked"),
+            "{case}: the process panicked:\n{stderr}"
+        );
+    }
+}
+
+/// The outcome of one case, for tables of cases: the code, or `OK`.
+pub fn code<T>(result: &Result<T, Status>) -> Code {
+    match result {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// Failures gathered over a table of cases, reported together so each names its case.
+#[derive(Debug, Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    pub fn check(&mut self, ok: bool, case: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(case());
+        }
+    }
+
+    pub fn push(&mut self, case: String) {
+        self.0.push(case);
+    }
+
+    /// Panics listing every failure, if there was one; `cases` is how many ran.
+    pub fn assert_none(self, cases: usize) {
+        assert!(
+            self.0.is_empty(),
+            "{} of {cases} cases failed:\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+        eprintln!("{cases} cases passed");
+    }
+}
