@@ -297,6 +297,20 @@ async fn bad_commands_on_a_complaint_are_invalid_arguments_and_write_nothing() {
             .await,
         "held_at",
     );
+    let recent = jiff::Timestamp::now().as_second() - 3600;
+    for (case, seconds, nanos) in [
+        ("call in year 1", -62_135_596_800, 0),
+        ("call with negative nanos", recent, -1),
+        ("call with a whole second of nanos", recent, 1_000_000_000),
+    ] {
+        let held_at = prost_types::Timestamp { seconds, nanos };
+        assert_invalid(
+            case,
+            c.record_investigation_call(authed(call(Some(held_at)), &investigator))
+                .await,
+            "held_at",
+        );
+    }
     let extend = |days: u32, reason: i32| v1::ExtendResponseDeadlineRequest {
         request_id: "r".into(),
         complaint_id: id.clone(),

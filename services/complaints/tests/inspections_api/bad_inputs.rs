@@ -53,6 +53,35 @@ async fn a_notification_with_bad_fields_names_each_of_them_and_writes_nothing() 
 }
 
 #[tokio::test]
+async fn a_fact_with_negative_nanos_is_invalid_and_writes_nothing() {
+    // Arrange
+    let mut api = Api::spawn().await;
+    api.set_now("2025-03-11T08:00:00Z");
+    let mut occurred_at = ts("2025-03-04T09:00:00Z").expect("a time");
+    occurred_at.nanos = -1;
+
+    // Act
+    let status = api
+        .client
+        .record_inspection_notified(api.system(v1::RecordInspectionNotifiedRequest {
+            request_id: "K1".into(),
+            inspection_id: uuid::Uuid::now_v7().to_string(),
+            provider_id: "URN-1".into(),
+            remit: 1,
+            lead_inspector_ref: "staff:lead".into(),
+            team_inspector_refs: vec![],
+            on_site_starts_on: "2025-03-11".into(),
+            occurred_at: Some(occurred_at),
+        }))
+        .await
+        .expect_err("invalid");
+
+    // Assert
+    assert_eq!(violated_fields(&status), vec!["occurred_at"]);
+    assert_eq!(api.event_count().await, 0);
+}
+
+#[tokio::test]
 async fn a_pause_with_unknown_categories_a_nil_id_and_a_future_time_is_invalid() {
     // Arrange
     let mut api = Api::spawn().await;

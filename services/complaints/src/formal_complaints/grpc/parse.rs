@@ -31,6 +31,8 @@ const MAX_REMEDIES: usize = 6;
 const MAX_DOC_REFS: usize = 20;
 /// Longest provider id.
 const MAX_PROVIDER_CHARS: usize = 100;
+/// The earliest time an investigation call may be recorded at (2000-01-01T00:00:00Z).
+const EARLIEST_CALL: Timestamp = Timestamp::constant(946_684_800, 0);
 /// Most working days one extension adds.
 const MAX_EXTENSION_DAYS: u32 = 60;
 
@@ -331,18 +333,22 @@ pub(crate) fn record_call(
     let mut v = FieldViolations::new();
     let key = key(&mut v, caller, "RecordInvestigationCall", &r.request_id, &r);
     let notes_ref = v.check(reference("notes_ref", r.notes_ref));
-    let held_at = v.check(
-        match r
-            .held_at
-            .as_ref()
-            .map(|t| Timestamp::new(t.seconds, t.nanos))
-        {
-            None => Err(Violation::new("held_at", "is required")),
-            Some(Err(_)) => Err(Violation::new("held_at", "must be a valid timestamp")),
-            Some(Ok(at)) if at > now => Err(Violation::new("held_at", "must not be in the future")),
-            Some(Ok(at)) => Ok(at),
-        },
-    );
+    let held_at = v.check(match r.held_at.as_ref() {
+        None => Err(Violation::new("held_at", "is required")),
+        // A protobuf Timestamp keeps its nanos in 0..1e9; jiff would fold negative ones into
+        // the second before.
+        Some(t) => match Timestamp::new(t.seconds, t.nanos) {
+            Ok(at) if (0..1_000_000_000).contains(&t.nanos) => Ok(at),
+            _ => Err(Violation::new("held_at", "must be a valid timestamp")),
+        }
+        .and_then(|at| match at {
+            at if at > now => Err(Violation::new("held_at", "must not be in the future")),
+            at if at < EARLIEST_CALL => {
+                Err(Violation::new("held_at", "must not be before 2000-01-01"))
+            }
+            at => Ok(at),
+        }),
+    });
     let call = match (notes_ref, held_at) {
         (Some(notes_ref), Some(held_at)) => Some(Call {
             notes_ref,

@@ -108,7 +108,8 @@ pub(super) fn optional_date(
     }
 }
 
-/// When a reported fact happened: required, not in the future beyond clock skew, not before 2000.
+/// When a reported fact happened: required, a valid protobuf timestamp (nanos in 0..1e9), not in
+/// the future beyond clock skew, not before 2000.
 pub(super) fn occurred_at(
     v: &mut FieldViolations,
     field: &str,
@@ -119,6 +120,12 @@ pub(super) fn occurred_at(
         v.push(field, "is required");
         return None;
     };
+    // A protobuf Timestamp keeps its nanos in 0..1e9; jiff would fold negative ones into the
+    // second before, accepting a value no conforming client sends.
+    if !(0..1_000_000_000).contains(&value.nanos) {
+        v.push(field, "is not a valid timestamp");
+        return None;
+    }
     let Ok(at) = Timestamp::new(value.seconds, value.nanos) else {
         v.push(field, "is not a valid timestamp");
         return None;
