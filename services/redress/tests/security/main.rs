@@ -9,9 +9,13 @@
 //! * `stack`: [`stack::Stack`], the running binary with tokens, event counts, health, stderr
 //!   and resident memory.
 //! * `matrix`: the literal role × RPC table and every cell of it, per gRPC service.
+//! * `bad_inputs`: NUL, U+202E and timestamp edges in every field of every RPC; lengths (in
+//!   characters, 4-byte UTF-8 and combining marks included), blanks, UUIDs, enums and repeated
+//!   fields in each service's main command.
 //! * `tenancy`: two providers' real cases; neither's representative sees or touches the other's.
 #![allow(clippy::unwrap_used, unreachable_pub, dead_code)]
 
+mod bad_inputs;
 #[path = "../ops/helpers.rs"]
 mod helpers;
 mod matrix;

@@ -196,3 +196,85 @@ impl Failures {
         eprintln!("{cases} cases passed");
     }
 }
+
+/// One bad input: a request (already encoded, so it may be anything) sent as `metadata` says,
+/// the codes that count as refusing it and, for INVALID_ARGUMENT, the field it must name.
+pub struct Case {
+    pub name: String,
+    pub rpc: Rpc,
+    pub body: Vec<u8>,
+    pub metadata: MetadataMap,
+    pub want: &'static [Code],
+    pub field: Option<String>,
+    /// A field the violations must not name: the value under test, accepted.
+    pub not_named: Option<String>,
+}
+
+/// Too large for the server: tonic's code for a message over the decoding limit.
+pub const TOO_LARGE: &[Code] = &[Code::OutOfRange, Code::ResourceExhausted];
+pub const INVALID: &[Code] = &[Code::InvalidArgument];
+
+impl Case {
+    /// `request` for `rpc` as `caller`, expected INVALID_ARGUMENT naming `field`.
+    pub fn invalid(
+        stack: &Stack,
+        name: impl Into<String>,
+        rpc: &Rpc,
+        request: &DynamicMessage,
+        caller: Caller,
+        field: &str,
+    ) -> Case {
+        Case {
+            name: name.into(),
+            rpc: rpc.clone(),
+            body: rpc::encode(request),
+            metadata: stack.metadata(caller),
+            want: INVALID,
+            field: Some(field.to_owned()),
+            not_named: None,
+        }
+    }
+}
+
+impl Stack {
+    /// Runs every case; each must answer one of its codes (naming its field), write no event,
+    /// and leave the process SERVING without a panic. Panics listing every failed case.
+    pub async fn run(&self, cases: Vec<Case>) {
+        let mut failures = Failures::default();
+        let count = cases.len();
+        for case in cases {
+            let label = format!("{} {}", case.rpc.name(), case.name);
+            let before = self.events().await;
+            let result = self.call_bytes(&case.rpc, case.body, case.metadata).await;
+            let after = self.events().await;
+            let got = code(&result);
+            failures.check(case.want.contains(&got), || {
+                let detail = result
+                    .as_ref()
+                    .err()
+                    .map(|s| (s.message().to_owned(), rpc::violated_fields(s)));
+                format!("{label}: {got:?} {detail:?}, want one of {:?}", case.want)
+            });
+            if let (Some(field), Err(status)) = (&case.field, &result) {
+                let named = rpc::violated_fields(status);
+                failures.check(named.iter().any(|f| f.starts_with(field.as_str())), || {
+                    format!("{label}: {field} not among the violations {named:?}")
+                });
+            }
+            if let (Some(field), Err(status)) = (&case.not_named, &result) {
+                let named = rpc::violated_fields(status);
+                failures.check(!named.iter().any(|f| f.starts_with(field.as_str())), || {
+                    format!("{label}: {field} was refused {named:?}")
+                });
+            }
+            failures.check(before == after, || {
+                format!("{label}: events {before:?} → {after:?}")
+            });
+            if !matches!(self.health().await, Ok(1)) {
+                failures.push(format!("{label}: the process no longer answers health"));
+            }
+        }
+        self.assert_alive("after every case").await;
+        failures.assert_none(count);
+    }
+}
