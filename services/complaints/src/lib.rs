@@ -17,12 +17,15 @@
 //!     progress, reconsideration, closure and review, and the sensitive-case flag on an open
 //!     complaint.
 //!   * [`domain::intake`]: `IntakeLog` — refused submissions, which create no stream of their own.
+//!   * [`domain::data_subject`]: `DataSubject` — the record that a data subject was forgotten.
 //!   * [`domain::policy`]: `Policy` and `PolicySet` — every window and target, versioned by the
 //!     day it took effect; the embedded set is `policy/default.json`.
 //!
 //! * [`app`]: the shared `Context` and the run loop: gRPC, relay, read models, timers, the
 //!   escalation and learning-reviews policies.
 //! * [`config`]: the service's settings.
+//! * [`erasure`]: forgetting a data subject — their vault key destroyed and `DataSubjectForgotten`
+//!   recorded in one transaction — and what the vault and the log know about a subject.
 //! * [`testing`]: `spawn_app()` — the whole service in-process for API tests.
 //! * [`formal_complaints`]: the `Complaints` gRPC service — submission with its publication hold,
 //!   acknowledgement, investigation, response, withdrawal — its read models, the response-overdue
@@ -73,6 +76,7 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod erasure;
 pub mod formal_complaints;
 pub mod inspections;
 pub mod projections;

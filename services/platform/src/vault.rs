@@ -5,13 +5,20 @@
 //! record id from here. Records are sealed with XChaCha20-Poly1305 under the subject's key, with
 //! the record id and kind as associated data so a ciphertext cannot be moved to another record.
 //! Subject keys are stored wrapped under the master key, which is configuration, not data.
+//!
+//! What the vault holds about a subject (record ids, kinds, dates, whether erased) and the erasure
+//! itself need no master key: [`subject_entry`], [`subjects_among`] and [`erase_within`] run in a
+//! caller's transaction, so an erasure commits together with the event that records it.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use jiff::Timestamp;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::pg::PgTimestamp;
 
 /// Bytes in a master or subject key.
 pub const KEY_LEN: usize = 32;
@@ -175,20 +182,9 @@ impl Vault {
     /// Database errors.
     pub async fn erase_subject(&self, subject_id: Uuid) -> Result<u64, VaultError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO vault_subjects (subject_id, wrapped_key, erased_at) VALUES ($1, NULL, now())
-             ON CONFLICT (subject_id) DO UPDATE SET wrapped_key = NULL, erased_at = coalesce(vault_subjects.erased_at, now())",
-        )
-        .bind(subject_id)
-        .execute(&mut *tx)
-        .await?;
-        let records: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM vault_records WHERE subject_id = $1")
-                .bind(subject_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let records = erase_within(&mut tx, subject_id).await?;
         tx.commit().await?;
-        Ok(records.unsigned_abs())
+        Ok(records)
     }
 
     async fn subject_key(
@@ -249,6 +245,111 @@ impl Vault {
         key.fill(0);
         Ok(SecretBox::new(out))
     }
+}
+
+/// What the vault holds about a subject, without opening anything: readable without the master
+/// key, for operators looking a subject up before an erasure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubjectEntry {
+    pub subject_id: Uuid,
+    pub created_at: Timestamp,
+    /// When the subject's key was destroyed; `None` while their records can be read.
+    pub erased_at: Option<Timestamp>,
+    /// Oldest first.
+    pub records: Vec<RecordEntry>,
+}
+
+/// One record of a [`SubjectEntry`]: its id, kind and age, never its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordEntry {
+    pub record_id: Uuid,
+    pub kind: String,
+    pub created_at: Timestamp,
+}
+
+/// The vault's entry for `subject_id` as `conn`'s transaction sees it, or `None` when the vault
+/// never held anything about them. With `lock`, the subject's row stays locked until the
+/// transaction ends, so an erasure and what it records about the subject agree.
+///
+/// # Errors
+/// Database errors.
+pub async fn subject_entry(
+    conn: &mut PgConnection,
+    subject_id: Uuid,
+    lock: bool,
+) -> Result<Option<SubjectEntry>, VaultError> {
+    let sql = if lock {
+        "SELECT created_at, erased_at FROM vault_subjects WHERE subject_id = $1 FOR UPDATE"
+    } else {
+        "SELECT created_at, erased_at FROM vault_subjects WHERE subject_id = $1"
+    };
+    let row: Option<(PgTimestamp, Option<PgTimestamp>)> = sqlx::query_as(sql)
+        .bind(subject_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some((created_at, erased_at)) = row else {
+        return Ok(None);
+    };
+    let records: Vec<(Uuid, String, PgTimestamp)> = sqlx::query_as(
+        "SELECT record_id, kind, created_at FROM vault_records WHERE subject_id = $1
+         ORDER BY created_at, record_id",
+    )
+    .bind(subject_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(SubjectEntry {
+        subject_id,
+        created_at: created_at.0,
+        erased_at: erased_at.map(|at| at.0),
+        records: records
+            .into_iter()
+            .map(|(record_id, kind, created_at)| RecordEntry {
+                record_id,
+                kind,
+                created_at: created_at.0,
+            })
+            .collect(),
+    }))
+}
+
+/// The subjects `ids` lead to: those among them, and those of the records among them. In id
+/// order, each once.
+///
+/// # Errors
+/// Database errors.
+pub async fn subjects_among(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, VaultError> {
+    Ok(sqlx::query_scalar(
+        "SELECT subject_id FROM vault_subjects WHERE subject_id = ANY($1)
+         UNION SELECT subject_id FROM vault_records WHERE record_id = ANY($1)
+         ORDER BY 1",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// [`Vault::erase_subject`] in `conn`'s transaction, so the erasure commits together with what
+/// records it. Needs no master key.
+///
+/// # Errors
+/// Database errors.
+pub async fn erase_within(conn: &mut PgConnection, subject_id: Uuid) -> Result<u64, VaultError> {
+    sqlx::query(
+        "INSERT INTO vault_subjects (subject_id, wrapped_key, erased_at) VALUES ($1, NULL, now())
+         ON CONFLICT (subject_id) DO UPDATE SET wrapped_key = NULL, erased_at = coalesce(vault_subjects.erased_at, now())",
+    )
+    .bind(subject_id)
+    .execute(&mut *conn)
+    .await?;
+    let records: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM vault_records WHERE subject_id = $1")
+            .bind(subject_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(records.unsigned_abs())
 }
 
 const NONCE_LEN: usize = 24;

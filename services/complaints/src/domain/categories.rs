@@ -273,3 +273,15 @@ platform::category! {
         InternalReview,
     }
 }
+
+platform::category! {
+    v1 =>
+    /// Why a data subject's personal data was erased (UK GDPR Article 17). Written on the command
+    /// line in kebab-case (`subject-request`, `retention-ended`, …).
+    pub enum ErasureGround {
+        SubjectRequest,
+        RetentionEnded,
+        UnlawfullyHeld,
+        LegalObligation,
+    }
+}

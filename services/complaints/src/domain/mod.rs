@@ -1,4 +1,5 @@
-//! The pure domain of the complaints context: three aggregates, the intake log and the policy.
+//! The pure domain of the complaints context: three aggregates, the intake log, the record of
+//! forgotten data subjects and the policy.
 //!
 //! Nothing here reads a clock, a database or the network. Every command carries the time it
 //! happened, the ids it creates, the working-day [`Calendar`] and the [`policy::Policy`] its
@@ -12,6 +13,8 @@
 //! * [`concern`]: `Concern`, informal concerns on site, on the helpline and the day after.
 //! * [`complaint`]: `FormalComplaint`, from submission to closure and periodic review.
 //! * [`intake`]: `IntakeLog`, the record of refused submissions.
+//! * [`data_subject`]: `DataSubject`, the record that a person the vault holds data about was
+//!   forgotten.
 //! * [`policy`]: `Policy` and `PolicySet`, every window and target, versioned and dated.
 //! * The categories (`Remit`, `ConcernChannel`, `Remedy`, …) are re-exported here.
 //!
@@ -36,6 +39,7 @@ use platform::calendar::{Calendar, CalendarError};
 
 pub mod complaint;
 pub mod concern;
+pub mod data_subject;
 pub mod inspection;
 pub mod intake;
 pub mod policy;

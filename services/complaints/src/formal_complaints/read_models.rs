@@ -7,7 +7,10 @@
 //!   complaint is `ESCALATED` exactly while an escalation is in progress; a reopened one is
 //!   `UNDER_RECONSIDERATION` until answered again. `sensitive` once a learning review's incident
 //!   flagged it (`SensitiveCaseFlagged`); the learning-reviews policy also finds an inspection's
-//!   complaints here ([`complaints_about`]).
+//!   complaints here ([`complaints_about`]). When the complainant is forgotten
+//!   (`DataSubjectForgotten` names the contact's or narrative's vault record), `contact_ref` and
+//!   `narrative_ref` are blanked and `personal_data_erased` is set: the table holds references
+//!   only, never decrypted personal data, and after an erasure not even those.
 //! * `complaint_deadlines`: draft issued, window closes, route, acknowledgement and response due
 //!   (a reconsideration's once reopened), overdue, escalation window closes (unset again while a
 //!   reconsideration awaits its response), escalation in progress, reopened and closed, with the
@@ -43,6 +46,7 @@ mod batch;
 use super::timers::{ComplaintTimers, TIMERS_TABLE, TimerFiring};
 use crate::app::Context;
 use crate::domain::complaint::{Event, FormalComplaint};
+use crate::domain::data_subject::{self, DataSubject};
 use crate::domain::v1;
 
 /// `ComplaintStatus` values as stored.
@@ -83,6 +87,27 @@ fn complaint_events(events: &[RecordedEvent]) -> anyhow::Result<Vec<(Uuid, Event
     Ok(decoded)
 }
 
+/// The vault records the page's `DataSubjectForgotten` events made unreadable.
+fn forgotten_records(events: &[RecordedEvent]) -> anyhow::Result<Vec<String>> {
+    let mut records = Vec::new();
+    for recorded in events {
+        if recorded.stream_type != DataSubject::STREAM_TYPE {
+            continue;
+        }
+        match data_subject::Event::decode(&recorded.event_type, &recorded.payload) {
+            Ok(data_subject::Event::DataSubjectForgotten(e)) => records.extend(e.record_refs),
+            Err(platform::aggregate::DecodeError::UnknownType(_)) => {}
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "Failed to decode event {} of data subject stream {}",
+                    recorded.version, recorded.stream_id
+                )));
+            }
+        }
+    }
+    Ok(records)
+}
+
 /// The `complaints` read model.
 #[derive(Debug)]
 pub(crate) struct Complaints;
@@ -93,7 +118,7 @@ impl Projection for Complaints {
     }
 
     fn version(&self) -> i32 {
-        3
+        4
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -116,7 +141,8 @@ impl Projection for Complaints {
              outcome          integer     NOT NULL DEFAULT 0,
              remedies         integer[]   NOT NULL DEFAULT '{}',
              escalation_id    uuid,
-             sensitive        boolean     NOT NULL DEFAULT false
+             sensitive        boolean     NOT NULL DEFAULT false,
+             personal_data_erased boolean NOT NULL DEFAULT false
          );
          CREATE INDEX complaints_open_by_inspection ON complaints (inspection_id, provider_id)
              WHERE status IN (1, 2, 3);
@@ -126,7 +152,8 @@ impl Projection for Complaints {
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
-        batch::complaints(conn, &complaint_events(events)?).await
+        batch::complaints(conn, &complaint_events(events)?).await?;
+        batch::erasures(conn, &forgotten_records(events)?).await
     }
 }
 
@@ -230,6 +257,7 @@ pub(crate) struct ComplaintRow {
     pub(crate) remedies: Vec<i32>,
     pub(crate) escalation_id: Option<Uuid>,
     pub(crate) sensitive: bool,
+    pub(crate) personal_data_erased: bool,
 }
 
 /// A row of `complaint_deadlines`.
@@ -276,7 +304,7 @@ pub(crate) struct ComplaintFilter {
 }
 
 const COMPLAINT_COLUMNS: &str = "complaint_id, inspection_id, provider_id, contact_ref, narrative_ref, status, \
-     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies, escalation_id, sensitive";
+     route, remit, grounds, submitted_at, investigator_ref, outcome, remedies, escalation_id, sensitive, personal_data_erased";
 
 /// The read models of this vertical, their runners and the scheduler of the complaint timers.
 #[derive(Debug)]
@@ -508,5 +536,6 @@ pub(crate) fn complaint_message(row: ComplaintRow, caller: &Principal) -> v1::Co
             .map(|id| id.to_string())
             .unwrap_or_default(),
         sensitive: row.sensitive && !caller.role.acts_for_provider(),
+        personal_data_erased: row.personal_data_erased,
     }
 }

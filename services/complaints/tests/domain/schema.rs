@@ -127,6 +127,7 @@ fn the_events_are_the_facts_named_in_the_domain_model() {
         "ComplaintReopenedForReconsideration",
         "ComplaintSubmissionRejected",
         "ConcernRejected",
+        "DataSubjectForgotten",
     ];
     expected.sort_unstable();
     assert_eq!(names, expected);
@@ -172,6 +173,7 @@ fn every_category_mirrors_its_protobuf_enum() {
         ClosureReason,
         EscalationRoute,
         TribunalAppealOutcome,
+        ErasureGround,
     );
 }
 

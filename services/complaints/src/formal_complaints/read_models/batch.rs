@@ -6,7 +6,8 @@
 //! and a complaint's row is always inserted (first statement) before its changes are applied
 //! (second statement), because a complaint's submission precedes every other event of it.
 //! Arrays of arrays are passed as comma-separated text (`"1,2"`), since `UNNEST` flattens
-//! multi-dimensional arrays; timestamps as microseconds since the epoch.
+//! multi-dimensional arrays; timestamps as microseconds since the epoch. A forgotten data subject
+//! blanks the references to their records after the page's own rows are written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -495,5 +496,24 @@ pub(super) async fn samples(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(())
+}
+
+/// Blanks the references to `records` (vault record ids, as text) on `complaints` and marks the
+/// rows erased. A record no row names changes nothing.
+pub(super) async fn erasures(conn: &mut PgConnection, records: &[String]) -> anyhow::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE complaints SET
+             contact_ref = CASE WHEN contact_ref = ANY($1) THEN '' ELSE contact_ref END,
+             narrative_ref = CASE WHEN narrative_ref = ANY($1) THEN '' ELSE narrative_ref END,
+             personal_data_erased = true
+         WHERE contact_ref = ANY($1) OR narrative_ref = ANY($1)",
+    )
+    .bind(records)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

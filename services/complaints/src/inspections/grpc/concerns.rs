@@ -199,7 +199,7 @@ pub(super) async fn raise_concern(
         .vault
         .put(inspection_id, "concern_detail", detail.as_bytes())
         .await
-        .map_err(reply::internal)?;
+        .map_err(reply::vault)?;
     let mut metadata =
         platform::tail::Metadata::for_command(&call.principal.subject, call.correlation_id, None);
     if let Some((policy, calendar)) = versions {

@@ -71,7 +71,7 @@ async fn close_with_summary(
         .vault
         .put(raised.inspection_id, "concern_summary", summary.as_bytes())
         .await
-        .map_err(reply::internal)?;
+        .map_err(reply::vault)?;
     execute(service, call, id, command(summary_ref.to_string())).await
 }
 

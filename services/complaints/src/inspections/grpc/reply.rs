@@ -8,6 +8,7 @@
 //! | unknown id, or another provider's case | `NOT_FOUND` |
 //! | a role the rule does not allow for this case | `PERMISSION_DENIED` |
 //! | a read model behind the requested position | `UNAVAILABLE` |
+//! | personal data about a forgotten data subject (the inspection's) | `FAILED_PRECONDITION` `SUBJECT_FORGOTTEN` |
 //! | anything else | `INTERNAL` "internal error" |
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 use platform::event_store::{AppendError, ExecuteError};
 use platform::grpc::errors;
+use platform::vault::VaultError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
@@ -149,6 +151,18 @@ pub(super) fn permission_denied(what: &str) -> Status {
 /// A read model that did not reach the requested position in time.
 pub(super) fn not_caught_up() -> Status {
     Status::unavailable("the read model has not caught up with the requested position; retry")
+}
+
+/// A failed vault write. The records of an inspection are kept under its id as their data
+/// subject; once that subject is forgotten the vault keeps nothing new about it.
+pub(super) fn vault(error: VaultError) -> Status {
+    match error {
+        VaultError::Erased => errors::failed_precondition(
+            "SUBJECT_FORGOTTEN",
+            "the inspection's personal data was erased; no new personal data is kept about it",
+        ),
+        other => internal(other),
+    }
 }
 
 /// Anything unexpected: logged here, sent as a generic `INTERNAL`.

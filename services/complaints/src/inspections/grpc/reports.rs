@@ -233,7 +233,7 @@ pub(super) async fn record_wellbeing_contact(
         .vault
         .put(id, "wellbeing_contact", contact.to_string().as_bytes())
         .await
-        .map_err(reply::internal)?;
+        .map_err(reply::vault)?;
     let receipt = execute(service, &call, id, |_, _| {
         Built::plain(Command::RecordWellbeingContact {
             vault_ref: VaultRef(vault_ref),
