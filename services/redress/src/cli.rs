@@ -51,6 +51,108 @@ pub enum Command {
     Projections(ProjectionsArgs),
     /// The event logs: one stream's events as JSON lines, payloads decoded.
     Events(EventsArgs),
+    /// Data subjects, the people whose personal data the vault holds: find the subjects a case
+    /// refers to, show what the vault holds about one, or forget one (erasure by destroying their
+    /// key, recorded in the log).
+    Subjects(SubjectsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SubjectsArgs {
+    #[command(subcommand)]
+    pub command: SubjectsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubjectsCommand {
+    /// Lists the data subjects a stream's events refer to (an inspection, a complaint, a concern,
+    /// escalation's record of a complaint, …), with each subject's records (id, kind, date,
+    /// never content) and whether they were forgotten. Looks in every service's log and vault.
+    Find(SubjectsFindArgs),
+    /// Shows what every service's vault holds about a data subject — their records' ids, kinds
+    /// and dates, never their content — and, once forgotten, when, why and at whose request.
+    Show(SubjectsShowArgs),
+    /// Forgets a data subject: destroys their key in the vault, so none of their records can
+    /// ever be read again, and records `DataSubjectForgotten` (ground, request, who asked) in the
+    /// log of the service that held them, in one transaction. The read models drop their
+    /// references; the log keeps every event. A subject forgotten before is left alone (exit 0,
+    /// "nothing changed"); an id no vault knows is refused (exit 1). Needs no vault key.
+    Forget(SubjectsForgetArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SubjectsFindArgs {
+    /// The stream's id (a UUID).
+    pub stream_id: uuid::Uuid,
+    #[command(flatten)]
+    pub output: SubjectsOutputArgs,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SubjectsShowArgs {
+    /// The data subject's id (a UUID), as `subjects find` prints it.
+    pub subject_id: uuid::Uuid,
+    #[command(flatten)]
+    pub output: SubjectsOutputArgs,
+}
+
+/// Where the vaults are and how to print what they hold.
+#[derive(Clone, Debug, Args)]
+pub struct SubjectsOutputArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// One JSON document instead of text.
+    #[arg(long, env = "REDRESS_SUBJECTS_JSON")]
+    pub json: bool,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries the report.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SubjectsForgetArgs {
+    /// The data subject's id (a UUID), as `subjects find` prints it.
+    pub subject_id: uuid::Uuid,
+    /// Why the data is erased (UK GDPR Article 17).
+    #[arg(long, value_enum, env = "REDRESS_ERASURE_GROUND")]
+    pub ground: ErasureGround,
+    /// The erasure request's reference in the data protection officer's case system, e.g.
+    /// `dsar:2026-0042`. Recorded in the event and published with it: a reference, never a name.
+    #[arg(long, env = "REDRESS_ERASURE_REQUEST_REF")]
+    pub request_ref: String,
+    /// Who asked for the erasure: the officer's or operator's reference, e.g. `dpo:officer-2`.
+    /// Recorded in the event and as its actor.
+    #[arg(long, env = "REDRESS_ERASURE_REQUESTED_BY")]
+    pub requested_by: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Log format on stderr: json (one object per line) or pretty. Stdout carries the report.
+    #[arg(long, env = "REDRESS_LOG_FORMAT", default_value = "json")]
+    pub log_format: platform::telemetry::LogFormat,
+}
+
+/// Why a data subject is forgotten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErasureGround {
+    /// The person asked to be forgotten (the right to erasure).
+    SubjectRequest,
+    /// The retention period ended.
+    RetentionEnded,
+    /// The data should never have been kept.
+    UnlawfullyHeld,
+    /// A court order or another legal obligation.
+    LegalObligation,
+}
+
+impl From<ErasureGround> for complaints::domain::ErasureGround {
+    fn from(ground: ErasureGround) -> Self {
+        match ground {
+            ErasureGround::SubjectRequest => Self::SubjectRequest,
+            ErasureGround::RetentionEnded => Self::RetentionEnded,
+            ErasureGround::UnlawfullyHeld => Self::UnlawfullyHeld,
+            ErasureGround::LegalObligation => Self::LegalObligation,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -19,8 +19,11 @@
 //! * `projections`: `redress projections list|rebuild`, every service's read models, their
 //!   checkpoints, and rebuilding one while the services run, with a progress bar.
 //! * `events`: `redress events show`, one stream's events as JSON lines.
-//! * `payload`: protobuf payloads as JSON through the descriptor set, for `feed tail` and
-//!   `events show`.
+//! * `subjects`: `redress subjects find|show|forget`, the data subjects a case refers to, what
+//!   the vaults hold about one (never its content), and erasure by destroying a subject's key,
+//!   recorded in the log.
+//! * `payload`: protobuf payloads as JSON through the descriptor set, for `feed tail`, `events
+//!   show` and `subjects find`.
 
 pub mod cli;
 pub mod demo;
@@ -35,6 +38,7 @@ pub mod serve;
 pub mod services;
 pub mod status;
 pub mod streams;
+pub mod subjects;
 pub mod token;
 pub mod up;
 
@@ -121,6 +125,24 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<()> {
             init_stderr_logs(args.log_format)?;
             events::show(&args, &mut std::io::stdout().lock()).await?;
             Ok(())
+        }
+        cli::Command::Subjects(cli::SubjectsArgs {
+            command: cli::SubjectsCommand::Find(args),
+        }) => {
+            init_stderr_logs(args.output.log_format)?;
+            subjects::find(&args, &mut std::io::stdout().lock()).await
+        }
+        cli::Command::Subjects(cli::SubjectsArgs {
+            command: cli::SubjectsCommand::Show(args),
+        }) => {
+            init_stderr_logs(args.output.log_format)?;
+            subjects::show(&args, &mut std::io::stdout().lock()).await
+        }
+        cli::Command::Subjects(cli::SubjectsArgs {
+            command: cli::SubjectsCommand::Forget(args),
+        }) => {
+            init_stderr_logs(args.log_format)?;
+            subjects::forget(&args, &mut std::io::stdout().lock()).await
         }
     }
 }

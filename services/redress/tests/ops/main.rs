@@ -1,6 +1,6 @@
 //! The operator's side: `redress healthcheck`, `redress streams`, `redress projections`,
-//! `redress events`, the metrics and logs of `redress serve`, and the PostgreSQL roles of
-//! `deploy/postgres`, each against real servers.
+//! `redress events`, `redress subjects`, the metrics and logs of `redress serve`, and the
+//! PostgreSQL roles of `deploy/postgres`, each against real servers.
 //!
 //! # Layout
 //! * `helpers`: the binary, child processes, a NATS server with `deploy/nats/accounts.conf`,
@@ -14,12 +14,17 @@
 //! * `projections`: `redress projections list|rebuild` give back identical tables, also under
 //!   load; the feed translator is refused; an unknown name lists the known ones.
 //! * `events`: `redress events show` prints a stream's events with metadata and decoded payloads.
+//! * `erasure`: `redress subjects find|show|forget` on a complainant and an inspection written
+//!   through the API: unreadable records, the API's erased marker, no personal data in any read
+//!   model, the log intact but for the erasure event, identical rebuilds, a second run that
+//!   changes nothing, bad ids refused.
 //! * `telemetry`: every metric family on `/metrics` with its labels; trace ids in JSON logs.
 //! * `postgres_roles`: each service runs as its role; no role may rewrite its log or touch
 //!   another service's schema; the owner of the log is stopped by the append-only trigger.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod erasure;
 mod events;
 mod healthcheck;
 mod helpers;

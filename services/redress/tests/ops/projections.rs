@@ -15,19 +15,19 @@ use crate::workload::{SCHEMAS, Served, Workload, migrated};
 
 /// A projection as `redress projections list --json` shows it.
 #[derive(Debug, serde::Deserialize)]
-struct Listed {
-    service: String,
-    name: String,
-    version: i32,
-    stored_version: Option<i32>,
-    checkpoint: Option<String>,
-    events_behind: i64,
-    rebuildable: bool,
-    tables: Vec<String>,
+pub struct Listed {
+    pub service: String,
+    pub name: String,
+    pub version: i32,
+    pub stored_version: Option<i32>,
+    pub checkpoint: Option<String>,
+    pub events_behind: i64,
+    pub rebuildable: bool,
+    pub tables: Vec<String>,
 }
 
 impl Listed {
-    fn qualified(&self) -> String {
+    pub fn qualified(&self) -> String {
         format!("{}/{}", self.service, self.name)
     }
 
@@ -36,7 +36,7 @@ impl Listed {
     }
 }
 
-async fn list(served: &Served) -> Vec<Listed> {
+pub async fn list(served: &Served) -> Vec<Listed> {
     let mut command = served.redress();
     command.args(["projections", "list", "--json"]);
     let listed = output(command).await;
@@ -73,7 +73,7 @@ async fn rows(pool: &PgPool, table: &str) -> Vec<String> {
 }
 
 /// Every table of `projection`, with its rows.
-async fn tables(served: &Served, projection: &Listed) -> BTreeMap<String, Vec<String>> {
+pub async fn tables(served: &Served, projection: &Listed) -> BTreeMap<String, Vec<String>> {
     let pool = served.db.pool(&projection.schema()).await.unwrap();
     let mut tables = BTreeMap::new();
     for table in &projection.tables {
@@ -84,7 +84,7 @@ async fn tables(served: &Served, projection: &Listed) -> BTreeMap<String, Vec<St
 }
 
 /// Runs `redress projections rebuild <name>`; returns how many events it says it replayed.
-async fn rebuild(served: &Served, name: &str) -> u64 {
+pub async fn rebuild(served: &Served, name: &str) -> u64 {
     let mut command = served.redress();
     command.args(["projections", "rebuild", name]);
     let rebuilt = output(command).await;
@@ -106,7 +106,7 @@ async fn rebuild(served: &Served, name: &str) -> u64 {
 }
 
 /// Panics, showing a few differing rows, unless every table has the same rows in both.
-fn assert_same(
+pub fn assert_same(
     name: &str,
     expected: &BTreeMap<String, Vec<String>>,
     actual: &BTreeMap<String, Vec<String>>,
