@@ -52,13 +52,17 @@ pub struct Served {
     /// Where `/metrics` answers, when asked for.
     pub metrics_port: Option<u16>,
     issuer: TokenIssuer,
-    /// The key pair tokens are signed with (the process trusts the public key under kid `test`).
+    /// The key pair tokens are signed with (the process trusts the public key under kid `test`);
+    /// the security tests, which include this module, forge tokens with it.
+    #[allow(dead_code)]
     pub private_pem: secrecy::SecretString,
+    #[allow(dead_code)]
     pub public_pem: String,
     _dir: tempfile::TempDir,
     /// The process's stdout: its JSON logs.
     pub log_file: PathBuf,
-    /// The process's stderr, where a panic would be reported.
+    /// The process's stderr, where a panic would be reported (read by the security tests).
+    #[allow(dead_code)]
     pub stderr_file: PathBuf,
     pub _process: Running,
 }

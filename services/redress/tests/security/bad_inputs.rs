@@ -62,10 +62,8 @@ fn spoil(message: &mut DynamicMessage, field: &str) {
 fn string_fields(descriptor: &MessageDescriptor, prefix: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     for field in descriptor.fields() {
-        if let Some(oneof) = field.containing_oneof() {
-            if oneof.fields().next().map(|f| f.number()) != Some(field.number()) {
-                continue;
-            }
+        if rpc::left_unset(&field) {
+            continue;
         }
         let path = format!("{prefix}{}", field.name());
         match field.kind() {

@@ -12,6 +12,8 @@
 //! * `bad_inputs`: NUL, U+202E and timestamp edges in every field of every RPC; lengths (in
 //!   characters, 4-byte UTF-8 and combining marks included), blanks, UUIDs, enums and repeated
 //!   fields in each service's main command.
+//! * `tenancy`: two providers' real cases; neither's representative or responsible body sees
+//!   or touches the other's in any service; idempotent repeats and reused keys.
 //! * `tokens`: every token variant on each service's main command.
 //! * `transport`: messages over 256 KiB and 4 MiB, a gzip bomb (resident memory read from
 //!   `/proc`), oversized, numerous and non-ASCII metadata.
@@ -23,6 +25,7 @@ mod helpers;
 mod matrix;
 mod rpc;
 mod stack;
+mod tenancy;
 mod tokens;
 mod transport;
 #[path = "../ops/workload.rs"]

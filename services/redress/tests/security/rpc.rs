@@ -120,16 +120,21 @@ pub fn well_formed(rpc: &Rpc, fill: &Fill) -> DynamicMessage {
 fn message(descriptor: &MessageDescriptor, fill: &Fill) -> DynamicMessage {
     let mut message = DynamicMessage::new(descriptor.clone());
     for field in descriptor.fields() {
-        if let Some(oneof) = field.containing_oneof() {
-            if oneof.fields().next().map(|first| first.number()) != Some(field.number()) {
-                continue;
-            }
+        if left_unset(&field) {
+            continue;
         }
         if let Some(value) = value(&field, fill) {
             message.set_field(&field, value);
         }
     }
     message
+}
+
+/// Whether [`well_formed`] leaves `field` unset: a member of a oneof other than its first.
+pub fn left_unset(field: &FieldDescriptor) -> bool {
+    field.containing_oneof().is_some_and(|oneof| {
+        oneof.fields().next().map(|first| first.number()) != Some(field.number())
+    })
 }
 
 fn value(field: &FieldDescriptor, fill: &Fill) -> Option<Value> {
@@ -260,7 +265,7 @@ pub async fn call(
         .map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = tonic::Request::from_parts(metadata, http::Extensions::new(), body);
     request.set_timeout(std::time::Duration::from_secs(20));
-    let path = http::uri::PathAndQuery::from_maybe_shared(path.to_owned()).unwrap();
+    let path = http::uri::PathAndQuery::try_from(path).unwrap();
     grpc.unary(request, path, RawCodec)
         .await
         .map(tonic::Response::into_inner)
