@@ -50,7 +50,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Whether this process runs as root (PostgreSQL refuses to).
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()
@@ -59,7 +59,10 @@ fn running_as_root() -> bool {
 
 /// The directory of `initdb`, `pg_ctl` and `postgres`: `REDRESS_POSTGRES_BIN_DIR`, the newest
 /// `/usr/lib/postgresql/<version>/bin`, or the directory on `PATH` holding `initdb`.
-fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
+///
+/// # Errors
+/// When none of them has the binaries.
+pub fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     if let Ok(dir) = std::env::var("REDRESS_POSTGRES_BIN_DIR") {
         return Ok(dir.into());
     }

@@ -1,0 +1,20 @@
+//! The reliability scenarios of `reliability-plan.md` §6.2, each against a system of its own:
+//! PostgreSQL, NATS and the three services as child processes, every connection through a fault
+//! proxy. Each prints one JSON line with its result. `REDRESS_RELIABILITY_LONG=1` runs the long
+//! variants.
+//!
+//! # Layout
+//! * `run`: starts the system, runs the load and the fault schedule side by side, settles,
+//!   checks I1–I5 and I7, prints the report. Start here.
+//! * `durability`: S13, the durability settings of NATS and PostgreSQL.
+//! * `service_crash`: S1-lite, a service SIGKILLed and restarted again and again.
+//! * `nats_crash`: S3-lite, nats-server SIGKILLed and restarted.
+//! * `postgres_crash`: S4-lite, PostgreSQL stopped immediately and restarted.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod durability;
+mod nats_crash;
+mod postgres_crash;
+mod run;
+mod service_crash;

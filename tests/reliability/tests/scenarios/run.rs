@@ -1,0 +1,90 @@
+//! One scenario run: the system, the load and a fault schedule side by side, then the checks.
+
+use std::time::{Duration, Instant};
+
+use redress_reliability::checker::{self, Checker};
+use redress_reliability::cluster::{Cluster, Options};
+use redress_reliability::report::{self, Commands, Report};
+use redress_reliability::workload::{self, Load};
+
+/// The binary under test and where runs keep their files (inside `target/`, never /tmp).
+pub fn options() -> Options {
+    Options::new(
+        env!("CARGO_BIN_EXE_redress-under-test"),
+        env!("CARGO_TARGET_TMPDIR"),
+    )
+}
+
+/// Whether the long variants were asked for.
+pub fn long() -> bool {
+    std::env::var_os("REDRESS_RELIABILITY_LONG").is_some_and(|v| v == "1")
+}
+
+/// The load of a CI run, or of a long one.
+pub fn load(ci: Duration, long_run: Duration) -> Load {
+    Load {
+        clients: 8,
+        duration: if long() { long_run } else { ci },
+    }
+}
+
+/// A system of its own.
+pub async fn cluster() -> Cluster {
+    Cluster::start(options())
+        .await
+        .expect("Failed to start the system under test")
+}
+
+/// Runs `load` and `faults` side by side (the faults see the cluster and the load's end), then
+/// settles, checks I1–I5 and I7, prints the report and fails the test unless every invariant
+/// held. The fault schedule must leave everything running when it returns.
+pub async fn scenario<F>(id: &'static str, cluster: Cluster, load: Load, faults: F) -> Report
+where
+    F: AsyncFnOnce(&Cluster, Instant),
+{
+    let started = Instant::now();
+    let end = started + load.duration;
+    let (loaded, ()) = tokio::join!(workload::run(&cluster, load), faults(&cluster, end));
+    loaded.expect("the load could not run");
+    let load_ended = Instant::now();
+    let settled = checker::settle(&cluster).await;
+    let settle_ms = u64::try_from(load_ended.elapsed().as_millis()).unwrap();
+
+    let checker = Checker::new(&cluster).await.unwrap();
+    let [i1, i2, i3] = checker.commands().await.unwrap();
+    let i4 = checker.streams().await.unwrap();
+    let i5 = checker.feed(&cluster).await.unwrap();
+    let mut invariants = vec![i1, i2, i3, i4, i5];
+    if let Err(e) = &settled {
+        eprintln!("not settled: {e:#}");
+    }
+    if settled.is_ok() {
+        invariants.push(checker.projections(&cluster).await.unwrap());
+    }
+    let faults = cluster.faults();
+    let report = Report {
+        scenario: id,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap(),
+        commands: Commands::of(checker.history()),
+        recovery: report::recoveries(&faults, checker.history()),
+        faults,
+        invariants,
+        settle_ms,
+        history: cluster.history().path().display().to_string(),
+    };
+    report.print();
+    cluster.stop_services().await;
+    settled.expect("the system did not settle after the load");
+    assert!(report.commands.ok > 0, "no command succeeded");
+    assert!(
+        report.held(),
+        "{id}: an invariant did not hold: {}",
+        serde_json::to_string_pretty(&report.invariants).unwrap()
+    );
+    report
+}
+
+/// Sleeps until `at`, or not at all when it has passed.
+pub async fn until(at: Instant) {
+    tokio::time::sleep_until(at.into()).await;
+}
