@@ -84,6 +84,53 @@ impl ProjectionInfo {
     }
 }
 
+/// Declares a service's projections by name, for operators (`redress projections`): a function
+/// `projections()` listing each one's [`ProjectionInfo`], in the order given, and
+/// `rebuild_projection(store, schema, name, progress)`, which replays the log into new tables for
+/// the projection called `name` and swaps them in (see [`ProjectionRunner::rebuild`]), returning
+/// how many events it replayed, or `None` when no projection has that name. A projection whose
+/// output is durable is listed, and its rebuild refused.
+///
+/// ```ignore
+/// platform::projection_registry! { InspectionsProjection, Complaints, Deadlines }
+/// ```
+#[macro_export]
+macro_rules! projection_registry {
+    ($($projection:expr),+ $(,)?) => {
+        /// The service's projections, in the order it starts them.
+        pub fn projections() -> ::std::vec::Vec<$crate::projection::ProjectionInfo> {
+            ::std::vec![$($crate::projection::ProjectionInfo::of(&$projection)),+]
+        }
+
+        /// Replays the log into new tables for the projection `name` (one of [`projections`]) in
+        /// `schema`, and swaps them in; see
+        #[doc = "[`ProjectionRunner::rebuild`](platform::projection::ProjectionRunner::rebuild)."]
+        /// Returns how many events it replayed, or `None` when the service has no projection of
+        /// that name.
+        ///
+        /// # Errors
+        /// A projection whose output is durable (it cannot be rebuilt); database errors and
+        /// errors applying an event, which leave the live tables untouched.
+        pub async fn rebuild_projection(
+            store: &$crate::event_store::EventStore,
+            schema: &str,
+            name: &str,
+            progress: impl FnMut($crate::projection::RebuildProgress),
+        ) -> ::anyhow::Result<::std::option::Option<u64>> {
+            use $crate::projection::Projection as _;
+            match name {
+                $(
+                    n if n == $projection.name() => {
+                        let runner = $crate::projection::ProjectionRunner::new(store, schema, $projection)?;
+                        ::std::result::Result::Ok(::std::option::Option::Some(runner.rebuild(progress).await?))
+                    }
+                )+
+                _ => ::std::result::Result::Ok(::std::option::Option::None),
+            }
+        }
+    };
+}
+
 /// Progress of a rebuild, reported after every batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RebuildProgress {
