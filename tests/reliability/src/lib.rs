@@ -1,6 +1,6 @@
 //! The reliability suite's harness: the real `redress` binary, PostgreSQL and NATS as child
 //! processes, every connection between them through a fault proxy of ours, a recorded workload,
-//! and a checker of the acceptance invariants of `reliability-plan.md` §6.1. The scenarios are
+//! and a checker of the acceptance invariants of the reliability plan (§6.1). The scenarios are
 //! the integration tests in `tests/scenarios`.
 //!
 //! # Layout

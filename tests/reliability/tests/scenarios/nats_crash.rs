@@ -16,7 +16,7 @@ async fn s3_nats_killed_and_restarted_under_load_loses_no_event_on_the_streams()
     let every = Duration::from_secs(if long() { 60 } else { 12 });
     let down = Duration::from_secs(2);
 
-    let report = scenario("S3-lite", cluster, load, async |cluster, end| {
+    let run = scenario("S3-lite", cluster, load, async |cluster, end| {
         let mut at = Instant::now() + every;
         while at + down + Duration::from_secs(2) < end {
             until(at).await;
@@ -29,16 +29,16 @@ async fn s3_nats_killed_and_restarted_under_load_loses_no_event_on_the_streams()
     .await;
 
     // Commands that need only PostgreSQL went on while NATS was down.
-    let outages: Vec<(u64, u64)> = report
+    let outages: Vec<(u64, u64)> = run
+        .report
         .faults
         .windows(2)
         .filter(|w| w[0].action == "kill9" && w[1].action == "start")
         .map(|w| (w[0].at_ms, w[1].at_ms))
         .collect();
     assert!(!outages.is_empty(), "NATS was never killed");
-    let history =
-        redress_reliability::history::History::read(std::path::Path::new(&report.history)).unwrap();
-    let ok_during = history
+    let ok_during = run
+        .history
         .iter()
         .filter(|e| e.outcome == Outcome::Ok)
         .filter(|e| {

@@ -14,7 +14,7 @@ async fn s4_postgres_stopped_immediately_and_restarted_under_load_loses_nothing_
     let every = Duration::from_secs(if long() { 90 } else { 12 });
     let down = Duration::from_secs(2);
 
-    let report = scenario("S4-lite", cluster, load, async |cluster, end| {
+    let run = scenario("S4-lite", cluster, load, async |cluster, end| {
         let mut at = Instant::now() + every;
         while at + down + Duration::from_secs(2) < end {
             until(at).await;
@@ -26,16 +26,16 @@ async fn s4_postgres_stopped_immediately_and_restarted_under_load_loses_nothing_
     })
     .await;
 
-    let stops = report
+    let stops = run
+        .report
         .faults
         .iter()
         .filter(|f| f.action == "stop_immediate")
         .count();
     assert!(stops >= 1, "PostgreSQL was never stopped");
     // Every call ended within its 5 s deadline and a second of slack (I9): nothing hung.
-    let history =
-        redress_reliability::history::History::read(std::path::Path::new(&report.history)).unwrap();
-    let slowest = history
+    let slowest = run
+        .history
         .iter()
         .flat_map(|e| &e.attempts)
         .map(|a| a.end_ms - a.start_ms)

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use redress_reliability::checker::{self, Checker};
 use redress_reliability::cluster::{Cluster, Options};
+use redress_reliability::history::Entry;
 use redress_reliability::report::{self, Commands, Report};
 use redress_reliability::workload::{self, Load};
 
@@ -38,7 +39,7 @@ pub async fn cluster() -> Cluster {
 /// Runs `load` and `faults` side by side (the faults see the cluster and the load's end), then
 /// settles, checks I1–I5 and I7, prints the report and fails the test unless every invariant
 /// held. The fault schedule must leave everything running when it returns.
-pub async fn scenario<F>(id: &'static str, cluster: Cluster, load: Load, faults: F) -> Report
+pub async fn scenario<F>(id: &'static str, cluster: Cluster, load: Load, faults: F) -> Run
 where
     F: AsyncFnOnce(&Cluster, Instant),
 {
@@ -81,7 +82,17 @@ where
         "{id}: an invariant did not hold: {}",
         serde_json::to_string_pretty(&report.invariants).unwrap()
     );
-    report
+    Run {
+        report,
+        history: checker.history().to_vec(),
+    }
+}
+
+/// What a scenario leaves for its own assertions: the run directory is gone by then.
+#[derive(Debug)]
+pub struct Run {
+    pub report: Report,
+    pub history: Vec<Entry>,
 }
 
 /// Sleeps until `at`, or not at all when it has passed.

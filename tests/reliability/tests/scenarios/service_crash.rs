@@ -20,7 +20,7 @@ async fn s1_services_killed_and_restarted_under_load_lose_and_repeat_nothing() {
     };
     let first = rand::rng().random_range(0..Service::ALL.len());
 
-    let report = scenario("S1-lite", cluster, load, async |cluster, end| {
+    let run = scenario("S1-lite", cluster, load, async |cluster, end| {
         for turn in 0.. {
             let service = Service::ALL[(first + turn) % Service::ALL.len()];
             let (wait, down) = {
@@ -42,6 +42,11 @@ async fn s1_services_killed_and_restarted_under_load_lose_and_repeat_nothing() {
     })
     .await;
 
-    let kills = report.faults.iter().filter(|f| f.action == "kill9").count();
+    let kills = run
+        .report
+        .faults
+        .iter()
+        .filter(|f| f.action == "kill9")
+        .count();
     assert!(kills >= 2, "the schedule killed {kills} services");
 }
