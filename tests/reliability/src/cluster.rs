@@ -107,9 +107,24 @@ impl Options {
     pub fn new(binary: &str, target_tmpdir: &str) -> Options {
         Options {
             binary: binary.into(),
-            work_dir: Path::new(target_tmpdir).join("reliability"),
+            work_dir: work_dir(target_tmpdir),
             keep: std::env::var_os("REDRESS_RELIABILITY_KEEP").is_some_and(|v| v == "1"),
         }
+    }
+}
+
+/// `REDRESS_RELIABILITY_DIR` when set; otherwise `<target tmpdir>/reliability`, unless the
+/// target directory itself is under /tmp (a `CARGO_TARGET_DIR` there), when /var/tmp is used:
+/// NATS must never keep its store under /tmp (S13).
+fn work_dir(target_tmpdir: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("REDRESS_RELIABILITY_DIR") {
+        return PathBuf::from(dir);
+    }
+    let beside_target = Path::new(target_tmpdir).join("reliability");
+    if beside_target.starts_with("/tmp") {
+        Path::new("/var/tmp/redress-reliability").to_path_buf()
+    } else {
+        beside_target
     }
 }
 
