@@ -139,25 +139,32 @@ impl Connection {
     /// # Panics
     /// When no such report arrives within 5 s: the permission was granted.
     pub async fn expect_violation(&self, what: &str) {
+        if !self.violation_within(what, Duration::from_secs(5)).await {
+            panic!(
+                "the server reported no permissions violation for {what}; it reported {:?}",
+                self.seen.lock().expect("not poisoned")
+            );
+        }
+    }
+
+    /// Whether the server reports a permissions violation for `what` within `wait`.
+    pub async fn violation_within(&self, what: &str, wait: Duration) -> bool {
         let wanted = format!("permissions violation for {what}").to_lowercase();
         if self.already_seen(&wanted) {
-            return;
+            return true;
         }
         let mut errors = self.server_errors.lock().await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, errors.recv()).await {
                 Ok(Some(error)) => {
                     let matched = error.to_lowercase().contains(&wanted);
                     self.seen.lock().expect("not poisoned").push(error);
                     if matched {
-                        return;
+                        return true;
                     }
                 }
-                Ok(None) | Err(_) => panic!(
-                    "the server reported no permissions violation for {what}; it reported {:?}",
-                    self.seen.lock().expect("not poisoned")
-                ),
+                Ok(None) | Err(_) => return false,
             }
         }
     }
