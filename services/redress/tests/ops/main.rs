@@ -19,8 +19,11 @@
 //!   model, the log intact but for the erasure event, identical rebuilds, a second run that
 //!   changes nothing, bad ids refused.
 //! * `telemetry`: every metric family on `/metrics` with its labels; trace ids in JSON logs.
-//! * `postgres_roles`: each service runs as its role; no role may rewrite its log or touch
-//!   another service's schema; the owner of the log is stopped by the append-only trigger.
+//! * `postgres_matrix`: role × table × operation as a literal table, every cell one statement
+//!   rolled back: only what `grants.sql` lists, 42501 everywhere else, the log's owner stopped by
+//!   the append-only trigger.
+//! * `postgres_roles`: each service runs as its role; no role may drop or replace what its
+//!   schema keeps or create tables in another service's schema; limits; files applied again.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
@@ -28,6 +31,7 @@ mod erasure;
 mod events;
 mod healthcheck;
 mod helpers;
+mod postgres_matrix;
 mod postgres_roles;
 mod projections;
 mod streams;
