@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::nats::headers;
@@ -276,7 +277,22 @@ impl<H: Handler> Consumer<H> {
         let headers = message.headers.clone().unwrap_or_default();
         let span = tracing::info_span!("consumer.handle", consumer = %self.spec.durable, subject = %message.subject);
         telemetry::set_parent_from_nats(&span, &headers);
-        let _entered = span.enter();
+        // Instrumented, never entered: an entered guard held across an await stays on the span
+        // stack of the worker thread the task was suspended on, where another task then finds a
+        // closed span current (tracing-subscriber panics on it).
+        self.process_in_span(message, stream_sequence, delivered, headers)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Consumer::process`] inside the message's span.
+    async fn process_in_span(
+        &self,
+        message: jetstream::Message,
+        stream_sequence: u64,
+        delivered: i64,
+        headers: async_nats::HeaderMap,
+    ) -> anyhow::Result<Outcome> {
         if delivered > 1 {
             metrics::counter!(names::CONSUMER_REDELIVERIES_TOTAL, "consumer" => self.spec.durable.clone()).increment(1);
         }

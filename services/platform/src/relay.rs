@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::event_store::EventStore;
 use crate::nats::{Namespace, headers};
@@ -327,26 +328,27 @@ impl Relay {
             };
             telemetry::set_parent_from_trace_context(&span, &context);
         }
-        let _entered = span.enter();
         let Outgoing {
             subject,
             mut headers,
             message_id,
         } = outgoing;
-        match telemetry::current_trace_context() {
+        span.in_scope(|| match telemetry::current_trace_context() {
             Some(context) => telemetry::inject_nats_headers(&context, &mut headers),
             None => {
                 if let Some(traceparent) = &event.metadata.traceparent {
                     headers.insert(headers::TRACEPARENT, traceparent.as_str());
                 }
             }
-        }
+        });
         let message = PublishMessage::build()
             .payload(event.payload.clone().into())
             .headers(headers)
             .message_id(message_id);
+        // Instrumented, never entered across the await (see `Consumer::process`).
         self.js
             .send_publish(subject, message)
+            .instrument(span)
             .await
             .map_err(|e| anyhow::anyhow!("Failed to publish event {}: {e}", event.event_id))
     }

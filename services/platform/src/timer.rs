@@ -12,6 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::event_store::CommandKey;
@@ -208,10 +209,9 @@ impl<H: TimerHandler> Scheduler<H> {
             }
             let span =
                 tracing::info_span!("timer.fire", timer_id = %timer.timer_id, kind = %timer.kind);
-            let outcome = {
-                let _entered = span.enter();
-                self.handler.fire(&timer, now).await
-            };
+            // Instrumented, never entered: an entered guard held across an await leaves the span
+            // current on whichever worker thread the task was suspended on.
+            let outcome = self.handler.fire(&timer, now).instrument(span).await;
             match outcome {
                 Ok(()) => {
                     fail::fail_point!("timer::after_fire_before_mark", |_| Err(anyhow::anyhow!(

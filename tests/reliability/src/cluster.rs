@@ -133,6 +133,8 @@ fn work_dir(target_tmpdir: &str) -> PathBuf {
 struct Served {
     child: Option<Child>,
     grpc: SocketAddr,
+    /// Its Prometheus endpoint (`REDRESS_METRICS_ADDR`), the same across restarts.
+    metrics: SocketAddr,
 }
 
 /// The whole system under test. Dropping it kills everything it started.
@@ -142,6 +144,10 @@ struct Served {
 /// last.
 pub struct Cluster {
     served: tokio::sync::Mutex<BTreeMap<Service, Served>>,
+    /// Second instances (`<service>-2`), started by [`Cluster::start_second`].
+    seconds: tokio::sync::Mutex<BTreeMap<Service, Served>>,
+    /// Messages published by [`Cluster::inject`]: in a stream, never in a log.
+    injected: Mutex<Vec<String>>,
     proxies: BTreeMap<(Service, Link), FaultProxy>,
     nats: tokio::sync::Mutex<Nats>,
     postgres: Postgres,
@@ -204,6 +210,8 @@ impl Cluster {
             nats: tokio::sync::Mutex::new(nats),
             proxies,
             served: tokio::sync::Mutex::new(BTreeMap::new()),
+            seconds: tokio::sync::Mutex::new(BTreeMap::new()),
+            injected: Mutex::new(Vec::new()),
             issuer,
             key_file,
             history,
@@ -233,11 +241,14 @@ impl Cluster {
         );
         for service in Service::ALL {
             let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-            cluster
-                .served
-                .lock()
-                .await
-                .insert(service, Served { child: None, grpc });
+            cluster.served.lock().await.insert(
+                service,
+                Served {
+                    child: None,
+                    grpc,
+                    metrics: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+                },
+            );
             cluster.start_service(service).await?;
         }
         cluster.faults.lock().map_err(poisoned)?.clear();
@@ -358,32 +369,13 @@ impl Cluster {
     /// # Errors
     /// When it is running already, or does not become healthy within 60 s.
     pub async fn start_service(&self, service: Service) -> anyhow::Result<()> {
-        let grpc = self.grpc_addr(service).await?;
-        let log = self.dir.path().join(format!("{service}.log"));
-        let open = || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
+        let (grpc, metrics) = {
+            let served = self.served.lock().await;
+            let entry = served.get(&service).context("unknown service")?;
+            (entry.grpc, entry.metrics)
         };
-        let pg = self.proxy(service, Link::Postgres).addr();
-        let nats = self.proxy(service, Link::Nats).addr();
-        let child = self
-            .redress(&["serve", service.name()])
-            .env(
-                "DATABASE_URL",
-                format!("postgres://postgres@{pg}/{DATABASE}"),
-            )
-            .env("NATS_URL", Nats::url_as(nats, service.name()))
-            .env("REDRESS_GRPC_ADDR", grpc.to_string())
-            .env("REDRESS_VAULT_KEY", VAULT_KEY)
-            .env("REDRESS_JWT_PUBLIC_KEYS", &self.key_file)
-            .env("REDRESS_DB_MAX_CONNECTIONS", "4")
-            .env("OTEL_SERVICE_NAME", service.name())
-            .stdout(open()?)
-            .stderr(open()?)
-            .spawn()
-            .with_context(|| format!("Failed to start redress serve {service}"))?;
+        let log = self.dir.path().join(format!("{service}.log"));
+        let child = self.serve(service, grpc, metrics, &log)?;
         {
             let mut served = self.served.lock().await;
             let entry = served.get_mut(&service).context("unknown service")?;
@@ -393,19 +385,7 @@ impl Cluster {
         self.note("start", service.name());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let health = self
-                .redress(&[
-                    "healthcheck",
-                    "--grpc-addr",
-                    &grpc.to_string(),
-                    "--timeout",
-                    "1s",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await?;
-            if health.success() {
+            if self.healthy(grpc).await? {
                 return Ok(());
             }
             let mut served = self.served.lock().await;
@@ -426,6 +406,150 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// `redress serve <service>` through the service's proxies, its output appended to `log`.
+    fn serve(
+        &self,
+        service: Service,
+        grpc: SocketAddr,
+        metrics: SocketAddr,
+        log: &Path,
+    ) -> anyhow::Result<Child> {
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+        };
+        let pg = self.proxy(service, Link::Postgres).addr();
+        let nats = self.proxy(service, Link::Nats).addr();
+        self.redress(&["serve", service.name()])
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@{pg}/{DATABASE}"),
+            )
+            .env("NATS_URL", Nats::url_as(nats, service.name()))
+            .env("REDRESS_GRPC_ADDR", grpc.to_string())
+            .env("REDRESS_METRICS_ADDR", metrics.to_string())
+            .env("REDRESS_VAULT_KEY", VAULT_KEY)
+            .env("REDRESS_JWT_PUBLIC_KEYS", &self.key_file)
+            .env("REDRESS_DB_MAX_CONNECTIONS", "4")
+            .env("OTEL_SERVICE_NAME", service.name())
+            .stdout(open()?)
+            .stderr(open()?)
+            .spawn()
+            .with_context(|| format!("Failed to start redress serve {service}"))
+    }
+
+    /// Starts a second `redress serve <service>` beside the first, on ports of its own and the
+    /// same proxies, NATS user and database (relays elect a leader by advisory lock, projections
+    /// serialise on their checkpoint rows, durable consumers share their messages); its output
+    /// goes to `<run dir>/<service>-2.log`. Returns its gRPC address once it is healthy.
+    ///
+    /// # Errors
+    /// When one runs already, or it is not healthy within 60 s.
+    pub async fn start_second(&self, service: Service) -> anyhow::Result<SocketAddr> {
+        let grpc = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let log = self.dir.path().join(format!("{service}-2.log"));
+        let mut seconds = self.seconds.lock().await;
+        anyhow::ensure!(
+            !seconds.contains_key(&service),
+            "a second {service} is running already"
+        );
+        let child = self.serve(service, grpc, metrics, &log)?;
+        seconds.insert(
+            service,
+            Served {
+                child: Some(child),
+                grpc,
+                metrics,
+            },
+        );
+        drop(seconds);
+        self.note("start_second", service.name());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.healthy(grpc).await? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a second {service} was not healthy within 60 s; see {}",
+                log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(grpc)
+    }
+
+    async fn healthy(&self, grpc: SocketAddr) -> anyhow::Result<bool> {
+        let health = self
+            .redress(&[
+                "healthcheck",
+                "--grpc-addr",
+                &grpc.to_string(),
+                "--timeout",
+                "1s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await?;
+        Ok(health.success())
+    }
+
+    /// Every running service process's metrics endpoint, by name (`escalation`,
+    /// `escalation-2`, …).
+    pub async fn metrics_addrs(&self) -> Vec<(String, SocketAddr)> {
+        let mut addrs: Vec<(String, SocketAddr)> = self
+            .served
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, s)| s.child.is_some())
+            .map(|(service, s)| (service.name().to_owned(), s.metrics))
+            .collect();
+        addrs.extend(
+            self.seconds
+                .lock()
+                .await
+                .iter()
+                .filter(|(_, s)| s.child.is_some())
+                .map(|(service, s)| (format!("{service}-2"), s.metrics)),
+        );
+        addrs
+    }
+
+    /// Publishes a message as `ops` straight to NATS, as an operator (or an attacker with
+    /// ops' credentials) could, and waits for the stream's acknowledgement. Its `Nats-Msg-Id`,
+    /// if any, is remembered: the checker leaves it out of feed completeness (I5), since it is
+    /// in a stream and in no log. Logged as the fault `inject`.
+    ///
+    /// # Errors
+    /// When NATS refuses it.
+    pub async fn inject(
+        &self,
+        subject: &str,
+        headers: async_nats::HeaderMap,
+        payload: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        if let Some(id) = headers.get(async_nats::header::NATS_MESSAGE_ID) {
+            self.injected
+                .lock()
+                .map_err(poisoned)?
+                .push(id.as_str().to_owned());
+        }
+        let js = async_nats::jetstream::new(self.nats_as_ops().await?);
+        js.publish_with_headers(subject.to_owned(), headers, payload.into())
+            .await?
+            .await
+            .with_context(|| format!("Failed to publish to {subject}"))?;
+        self.note("inject", subject);
+        Ok(())
+    }
+
+    /// The `Nats-Msg-Id`s of every message [`Cluster::inject`] published.
+    pub fn injected(&self) -> Vec<String> {
+        self.injected.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// SIGKILL to a service, and waits for it to end.
@@ -592,7 +716,8 @@ impl Cluster {
     /// can be read at rest.
     pub async fn stop_services(&self) {
         let mut served = self.served.lock().await;
-        for entry in served.values_mut() {
+        let mut seconds = self.seconds.lock().await;
+        for entry in served.values_mut().chain(seconds.values_mut()) {
             if let Some(mut child) = entry.child.take() {
                 if let Some(pid) = child.id() {
                     let _ = signal::send(pid, Signal::Term);

@@ -211,8 +211,11 @@ impl Nats {
 }
 
 /// A plain HTTP/1.0 GET on loopback; the body of a 200 answer. Enough for the monitoring
-/// endpoint, which needs no client library.
-async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+/// endpoints (NATS's, the services' `/metrics`), which need no client library.
+///
+/// # Errors
+/// When nothing answers within 5 s or the answer is not a 200.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream

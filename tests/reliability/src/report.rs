@@ -1,6 +1,8 @@
 //! A scenario's result as one JSON line on stdout: the scenario id, the commands and their
 //! outcomes, the faults injected, each invariant's verdict, and the recovery times.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::checker::Verdict;
@@ -90,6 +92,55 @@ pub struct Report {
     pub settle_ms: u64,
     /// Where the history file was written.
     pub history: String,
+    /// Figures a scenario adds (latencies, lags, counts), reported but not judged.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, serde_json::Value>,
+}
+
+/// p50, p99 and the maximum of the `ok` commands' latency (first attempt to answer, retries
+/// included), in milliseconds.
+pub fn latency(history: &[Entry]) -> serde_json::Value {
+    let mut took: Vec<u64> = history
+        .iter()
+        .filter(|e| e.outcome == Outcome::Ok)
+        .map(|e| e.end_ms.saturating_sub(e.start_ms))
+        .collect();
+    took.sort_unstable();
+    let at = |q: f64| {
+        took.get(((took.len() as f64 * q).ceil() as usize).saturating_sub(1))
+            .copied()
+    };
+    serde_json::json!({"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": took.last()})
+}
+
+/// The share of commands per service schema, in percent, and per second over the load.
+pub fn mix(history: &[Entry]) -> serde_json::Value {
+    let mut by_schema: BTreeMap<&str, u64> = BTreeMap::new();
+    for entry in history {
+        *by_schema.entry(entry.schema.as_str()).or_default() += 1;
+    }
+    let total = history.len().max(1) as f64;
+    let span = history
+        .iter()
+        .map(|e| e.start_ms)
+        .max()
+        .unwrap_or(0)
+        .saturating_sub(history.iter().map(|e| e.start_ms).min().unwrap_or(0))
+        .max(1);
+    let mut mix: serde_json::Map<String, serde_json::Value> = by_schema
+        .into_iter()
+        .map(|(schema, n)| {
+            (
+                format!("{schema}_pct"),
+                ((n as f64 * 100.0 / total).round()).into(),
+            )
+        })
+        .collect();
+    mix.insert(
+        "commands_per_s".into(),
+        ((history.len() as f64 * 1_000.0 / span as f64 * 10.0).round() / 10.0).into(),
+    );
+    serde_json::Value::Object(mix)
 }
 
 impl Report {

@@ -48,7 +48,7 @@ use crate::history::{Attempt, Entry, History, Intent, Outcome, definite};
 /// Attempts of one command: the first and five retries.
 const ATTEMPTS: usize = 6;
 /// The deadline of every call.
-const DEADLINE: Duration = Duration::from_secs(5);
+pub const DEADLINE: Duration = Duration::from_secs(5);
 /// The most cases one client writes in a run (far more than a run has time for).
 const CASES_PER_CLIENT: usize = 300;
 
@@ -90,6 +90,7 @@ macro_rules! receipted {
 }
 
 receipted!(
+    complaints::AddComplaintInformationResponse,
     complaints::RecordInspectionNotifiedResponse,
     complaints::RecordOnSiteStartedResponse,
     complaints::RecordOnSiteEndedResponse,
@@ -147,8 +148,18 @@ pub struct Client {
     escalations: EscalationsClient<Channel>,
     learning: LearningReviewsClient<Channel>,
     escalation_db: PgPool,
+    /// The paced load's send times; `None` in the closed loop.
+    pacer: Option<Arc<Pacer>>,
     /// Answered complaints to escalate once escalation has copied their response.
     waiting: Vec<Waiting>,
+}
+
+/// A case's formal complaint, just submitted, and the provider's representative who did.
+#[derive(Clone, Debug)]
+struct Submitted {
+    inspection_id: String,
+    complaint_id: String,
+    head: Caller,
 }
 
 /// A complaint waiting for escalation's copy of its response.
@@ -174,11 +185,100 @@ fn caller(cluster: &Cluster, subject: &str, role: Role) -> anyhow::Result<Caller
     })
 }
 
-/// Runs `load` against the cluster; returns when every client has finished its last command.
+/// The paced load of the reliability plan (§6, load profile), beside the closed loop: the
+/// clients share an aggregate target rate, and a share of the commands goes to a small hot set
+/// of aggregates to force version conflicts.
+///
+/// The case clients write the cases above, each command waiting for its slot at
+/// `(1 - hot_share) × rate`; the hot clients (a fifth of the clients, at least one) first
+/// submit `hot_set` formal complaints between them, then add information to one of them drawn
+/// at random, at `hot_share × rate`, under subjects starting with [`HOT_SCOPE`]. Retries are
+/// not paced: they belong to their command. The command mix is the cases' (their complaints,
+/// escalation and learning-review steps, plus the hot commands on complaints); the report
+/// gives the mix a run had.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Commands per second, all clients together.
+    pub rate: f64,
+    /// The share of commands on the hot set.
+    pub hot_share: f64,
+    /// How many hot aggregates.
+    pub hot_set: usize,
+}
+
+impl Pace {
+    /// The plan's baseline: 50 commands/s (`REDRESS_RELIABILITY_RATE` sets another), 20 % on a
+    /// hot set of 20 aggregates.
+    pub fn baseline() -> Pace {
+        let rate = std::env::var("REDRESS_RELIABILITY_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .filter(|r: &f64| *r > 0.0)
+            .unwrap_or(50.0);
+        Pace {
+            rate,
+            hot_share: 0.2,
+            hot_set: 20,
+        }
+    }
+}
+
+/// The subject prefix of the hot clients' tokens.
+pub const HOT_SCOPE: &str = "hot:";
+
+/// Hands out send times `1 / rate` apart to whoever asks, in turn.
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Arc<Pacer> {
+        Arc::new(Pacer {
+            interval: Duration::from_secs_f64(1.0 / rate.max(0.001)),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        })
+    }
+
+    /// Waits for the next slot. A client that fell behind takes the next slot from now, so a
+    /// stall is not followed by a burst.
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(tokio::time::Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// A hot aggregate: an open complaint and a provider representative allowed to add to it.
+#[derive(Clone, Debug)]
+struct Hot {
+    complaint_id: String,
+    caller: Caller,
+}
+
+/// Runs `load` against the cluster as a closed loop (each client as fast as it goes); returns
+/// when every client has finished its last command.
 ///
 /// # Errors
 /// When the clients cannot be set up; failures of commands are outcomes in the history.
 pub async fn run(cluster: &Cluster, load: Load) -> anyhow::Result<()> {
+    run_with(cluster, load, None).await
+}
+
+/// Runs `load` paced by `pace`; see [`Pace`].
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_paced(cluster: &Cluster, load: Load, pace: Pace) -> anyhow::Result<()> {
+    run_with(cluster, load, Some(pace)).await
+}
+
+async fn run_with(cluster: &Cluster, load: Load, pace: Option<Pace>) -> anyhow::Result<()> {
     let callers = Callers {
         partner: caller(cluster, "partner:inspection-system", Role::InspectionSystem)?,
         senior: caller(cluster, "staff:senior-inspector-9", Role::SeniorInspector)?,
@@ -206,6 +306,14 @@ pub async fn run(cluster: &Cluster, load: Load) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let deadline = Instant::now() + load.duration;
     let mut clients = tokio::task::JoinSet::new();
+    let hot_clients = match pace {
+        Some(_) => (load.clients / 5).max(1),
+        None => 0,
+    };
+    let case_pacer = pace.map(|p| Pacer::new(p.rate * (1.0 - p.hot_share)));
+    let hot_pacer = pace.map(|p| Pacer::new(p.rate * p.hot_share));
+    let hot_set = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hot_ready = Arc::new(tokio::sync::Barrier::new(hot_clients));
     for number in 0..load.clients {
         // Provider tokens are issued up front: a case needs one for its provider.
         let mut provider_tokens = Vec::new();
@@ -228,7 +336,52 @@ pub async fn run(cluster: &Cluster, load: Load) -> anyhow::Result<()> {
             learning: LearningReviewsClient::new(learning.clone()),
             escalation_db: escalation_db.clone(),
             waiting: Vec::new(),
+            pacer: case_pacer.clone(),
         };
+        if let Some(pace) = pace
+            && number >= load.clients - hot_clients
+        {
+            let mine: Vec<usize> = (0..pace.hot_set)
+                .filter(|k| k % hot_clients == number - (load.clients - hot_clients))
+                .collect();
+            let mut callers = Vec::new();
+            for &n in &mine {
+                let provider = provider_id(&run, number, n);
+                let subject = format!("{HOT_SCOPE}{number}-{n}");
+                callers.push(Caller {
+                    token: cluster.token(
+                        &subject,
+                        Role::ProviderRepresentative,
+                        Some(&provider),
+                    )?,
+                    subject,
+                });
+            }
+            let (hot_set, hot_ready, pacer) = (
+                Arc::clone(&hot_set),
+                Arc::clone(&hot_ready),
+                hot_pacer.clone(),
+            );
+            clients.spawn(async move {
+                let mut client = client;
+                client.pacer = None;
+                for (n, caller) in mine.into_iter().zip(callers) {
+                    if let Ok(submitted) = client.submitted(n, deadline).await
+                        && let Ok(mut set) = hot_set.lock()
+                    {
+                        set.push(Hot {
+                            complaint_id: submitted.complaint_id,
+                            caller,
+                        });
+                    }
+                }
+                hot_ready.wait().await;
+                let set: Vec<Hot> = hot_set.lock().map(|s| s.clone()).unwrap_or_default();
+                client.pacer = pacer;
+                client.hot(&set, deadline).await;
+            });
+            continue;
+        }
         clients.spawn(async move {
             let mut client = client;
             let mut case = 0;
@@ -311,6 +464,9 @@ impl Client {
         F: FnMut(tonic::Request<Req>) -> Fut,
         Fut: Future<Output = Result<Response<Resp>, Status>>,
     {
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
         let mut entry = Entry {
             client: self.number,
             idempotency_key: key,
@@ -390,6 +546,79 @@ impl Client {
     /// One case; stops at the first command whose outcome is not `ok`, or once `deadline` has
     /// passed between two steps.
     async fn case(&mut self, n: usize, deadline: Instant) -> Result<(), NotOk> {
+        let Submitted {
+            inspection_id: id,
+            complaint_id,
+            head,
+        } = self.submitted(n, deadline).await?;
+        let c = self.callers.clone();
+        let going = || {
+            if Instant::now() < deadline {
+                Ok(())
+            } else {
+                Err(NotOk(Outcome::Ok))
+            }
+        };
+        self.send(
+            "/redress.complaints.v1.Complaints/AcknowledgeComplaint",
+            Service::Complaints,
+            &c.investigator,
+            self.key("ack", n),
+            Intent::Accept,
+            complaints::AcknowledgeComplaintRequest {
+                request_id: self.key("ack", n),
+                complaint_id: complaint_id.clone(),
+            },
+            call!(self.complaints, acknowledge_complaint),
+        )
+        .await?;
+        self.send(
+            "/redress.complaints.v1.Complaints/AssignInvestigator",
+            Service::Complaints,
+            &c.investigator,
+            self.key("assign", n),
+            Intent::Accept,
+            complaints::AssignInvestigatorRequest {
+                request_id: self.key("assign", n),
+                complaint_id: complaint_id.clone(),
+            },
+            call!(self.complaints, assign_investigator),
+        )
+        .await?;
+        self.send(
+            "/redress.complaints.v1.Complaints/IssueComplaintResponse",
+            Service::Complaints,
+            &c.decision,
+            self.key("respond", n),
+            Intent::Accept,
+            complaints::IssueComplaintResponseRequest {
+                request_id: self.key("respond", n),
+                complaint_id: complaint_id.clone(),
+                outcome: complaints::ComplaintOutcome::NotUpheld as i32,
+                remedies: vec![],
+                response_doc_ref: format!("doc:response-{n}"),
+            },
+            call!(self.complaints, issue_complaint_response),
+        )
+        .await?;
+        going()?;
+
+        if n.is_multiple_of(2) {
+            self.learning_review(n, &id, &c.hmci).await?;
+            going()?;
+        }
+        self.waiting.push(Waiting {
+            n,
+            complaint_id,
+            head,
+            since: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// The first part of case `n`: the inspection, the concern and its probes, the draft, and
+    /// the formal complaint submitted (open, so more information may be added to it).
+    async fn submitted(&self, n: usize, deadline: Instant) -> Result<Submitted, NotOk> {
         let inspection_id = Uuid::new_v4();
         let provider = provider_id(&self.run, self.number, n);
         let (head_subject, head_token) =
@@ -598,61 +827,37 @@ impl Client {
             )
             .await?
             .complaint_id;
-        self.send(
-            "/redress.complaints.v1.Complaints/AcknowledgeComplaint",
-            Service::Complaints,
-            &c.investigator,
-            self.key("ack", n),
-            Intent::Accept,
-            complaints::AcknowledgeComplaintRequest {
-                request_id: self.key("ack", n),
-                complaint_id: complaint_id.clone(),
-            },
-            call!(self.complaints, acknowledge_complaint),
-        )
-        .await?;
-        self.send(
-            "/redress.complaints.v1.Complaints/AssignInvestigator",
-            Service::Complaints,
-            &c.investigator,
-            self.key("assign", n),
-            Intent::Accept,
-            complaints::AssignInvestigatorRequest {
-                request_id: self.key("assign", n),
-                complaint_id: complaint_id.clone(),
-            },
-            call!(self.complaints, assign_investigator),
-        )
-        .await?;
-        self.send(
-            "/redress.complaints.v1.Complaints/IssueComplaintResponse",
-            Service::Complaints,
-            &c.decision,
-            self.key("respond", n),
-            Intent::Accept,
-            complaints::IssueComplaintResponseRequest {
-                request_id: self.key("respond", n),
-                complaint_id: complaint_id.clone(),
-                outcome: complaints::ComplaintOutcome::NotUpheld as i32,
-                remedies: vec![],
-                response_doc_ref: format!("doc:response-{n}"),
-            },
-            call!(self.complaints, issue_complaint_response),
-        )
-        .await?;
-        going()?;
-
-        if n.is_multiple_of(2) {
-            self.learning_review(n, &id, &c.hmci).await?;
-            going()?;
-        }
-        self.waiting.push(Waiting {
-            n,
+        Ok(Submitted {
+            inspection_id: id,
             complaint_id,
             head,
-            since: Instant::now(),
-        });
-        Ok(())
+        })
+    }
+
+    /// Adds information to hot complaints drawn at random until `deadline`: concurrent writers
+    /// on the same few streams, so some lose the race for a version.
+    async fn hot(&self, set: &[Hot], deadline: Instant) {
+        let mut n = 0;
+        while !set.is_empty() && Instant::now() < deadline {
+            let hot = &set[rand::rng().random_range(0..set.len())];
+            let key = self.key("hot-information", n);
+            let _ = self
+                .send(
+                    "/redress.complaints.v1.Complaints/AddComplaintInformation",
+                    Service::Complaints,
+                    &hot.caller,
+                    key.clone(),
+                    Intent::Accept,
+                    complaints::AddComplaintInformationRequest {
+                        request_id: key,
+                        complaint_id: hot.complaint_id.clone(),
+                        doc_ref: format!("doc:information-{}-{n}", self.number),
+                    },
+                    call!(self.complaints, add_complaint_information),
+                )
+                .await;
+            n += 1;
+        }
     }
 
     /// Escalates every waiting complaint whose response escalation has copied; forgets those

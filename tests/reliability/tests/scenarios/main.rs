@@ -5,7 +5,11 @@
 //!
 //! # Layout
 //! * `run`: starts the system, runs the load and the fault schedule side by side, settles,
-//!   checks I1–I5 and I7, prints the report. Start here.
+//!   checks I1–I5, I7, I9 and I10, prints the report. Start here.
+//! * `steady`: S0, the paced load with no fault.
+//! * `zombie`: S5, a consumer paused past its ack wait beside a second instance.
+//! * `gap_race`: S9, a reader against two transactions committing out of order.
+//! * `poison`: S11, an undecodable event and one of an unknown version.
 //! * `durability`: S13, the durability settings of NATS and PostgreSQL.
 //! * `service_crash`: S1-lite, a service SIGKILLed and restarted again and again.
 //! * `nats_crash`: S3-lite, nats-server SIGKILLed and restarted.
@@ -14,7 +18,11 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod durability;
+mod gap_race;
 mod nats_crash;
+mod poison;
 mod postgres_crash;
 mod run;
 mod service_crash;
+mod steady;
+mod zombie;

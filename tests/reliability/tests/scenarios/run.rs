@@ -1,12 +1,14 @@
 //! One scenario run: the system, the load and a fault schedule side by side, then the checks.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redress_reliability::checker::{self, Checker};
+use redress_reliability::checker::{self, Checker, liveness};
 use redress_reliability::cluster::{Cluster, Options};
 use redress_reliability::history::Entry;
 use redress_reliability::report::{self, Commands, Report};
-use redress_reliability::workload::{self, Load};
+use redress_reliability::workload::{self, Load, Pace};
 
 /// The binary under test and where runs keep their files (inside `target/`, never /tmp).
 pub fn options() -> Options {
@@ -37,15 +39,40 @@ pub async fn cluster() -> Cluster {
 }
 
 /// Runs `load` and `faults` side by side (the faults see the cluster and the load's end), then
-/// settles, checks I1–I5 and I7, prints the report and fails the test unless every invariant
-/// held. The fault schedule must leave everything running when it returns.
+/// settles, checks I1–I5, I7, I9 and I10, prints the report and fails the test unless every
+/// invariant held. The fault schedule must leave everything running when it returns.
 pub async fn scenario<F>(id: &'static str, cluster: Cluster, load: Load, faults: F) -> Run
+where
+    F: AsyncFnOnce(&Cluster, Instant),
+{
+    scenario_with(id, cluster, load, None, Figures::default(), faults).await
+}
+
+/// Figures a fault schedule adds to the report while it runs.
+pub type Figures = Arc<Mutex<BTreeMap<String, serde_json::Value>>>;
+
+/// [`scenario`] with the paced load when `pace` is given, and the figures the schedule wrote
+/// into `figures` in the report beside the commands' latency and mix.
+pub async fn scenario_with<F>(
+    id: &'static str,
+    cluster: Cluster,
+    load: Load,
+    pace: Option<Pace>,
+    figures: Figures,
+    faults: F,
+) -> Run
 where
     F: AsyncFnOnce(&Cluster, Instant),
 {
     let started = Instant::now();
     let end = started + load.duration;
-    let (loaded, ()) = tokio::join!(workload::run(&cluster, load), faults(&cluster, end));
+    let loading = async {
+        match pace {
+            Some(pace) => workload::run_paced(&cluster, load, pace).await,
+            None => workload::run(&cluster, load).await,
+        }
+    };
+    let (loaded, ()) = tokio::join!(loading, faults(&cluster, end));
     loaded.expect("the load could not run");
     let load_ended = Instant::now();
     let settled = checker::settle(&cluster).await;
@@ -63,6 +90,8 @@ where
         invariants.push(checker.projections(&cluster).await.unwrap());
     }
     let faults = cluster.faults();
+    invariants.push(liveness::recovery(checker.history(), &faults));
+    invariants.push(liveness::hygiene(&cluster, false).await.unwrap());
     let report = Report {
         scenario: id,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap(),
@@ -72,6 +101,12 @@ where
         invariants,
         settle_ms,
         history: cluster.history().path().display().to_string(),
+        figures: {
+            let mut all = figures.lock().map(|f| f.clone()).unwrap_or_default();
+            all.insert("latency".into(), report::latency(checker.history()));
+            all.insert("mix".into(), report::mix(checker.history()));
+            all
+        },
     };
     report.print();
     cluster.stop_services().await;
