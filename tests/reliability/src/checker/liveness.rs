@@ -128,9 +128,8 @@ pub fn recovery(history: &[Entry], faults: &[Fault]) -> Verdict {
         let back = (0..=within / 250)
             .map(|k| fault.at_ms + k * 250)
             .find(|&from| rate(&ok_ends, from, from + WINDOW_MS) >= RECOVERED_SHARE * baseline);
-        match back {
-            Some(from) => slowest = slowest.max(from - fault.at_ms),
-            None => {}
+        if let Some(from) = back {
+            slowest = slowest.max(from - fault.at_ms);
         }
         verdict.check(back.is_some(), || {
             format!(
