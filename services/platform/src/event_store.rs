@@ -68,6 +68,10 @@ pub struct CommandKey {
 /// Longest idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 128;
 
+/// The failpoint between an append's commit and the answer to the caller (feature
+/// `failpoints`): the reliability suite crashes a service there.
+pub const AFTER_COMMIT_BEFORE_REPLY: &str = "event_store::after_commit_before_reply";
+
 impl CommandKey {
     /// Builds a key for `request` (its encoded bytes) sent to `rpc` by `scope`.
     ///
@@ -299,6 +303,12 @@ impl EventStore {
                 return Err(e.context("Failed to append events").into());
             }
         };
+        // Committed, not yet answered: a crash here leaves the caller with an unknown outcome
+        // that its retry with the same key must resolve from the command record.
+        fail::fail_point!(AFTER_COMMIT_BEFORE_REPLY, |_| Err(anyhow::anyhow!(
+            "failpoint {AFTER_COMMIT_BEFORE_REPLY}"
+        )
+        .into()));
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
         metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.to_owned())
             .increment(appended.events.len() as u64);
@@ -938,6 +948,10 @@ impl UnitOfWork<'_> {
             }
         }
         tx.commit().await.map_err(unexpected)?;
+        fail::fail_point!(AFTER_COMMIT_BEFORE_REPLY, |_| Err(anyhow::anyhow!(
+            "failpoint {AFTER_COMMIT_BEFORE_REPLY}"
+        )
+        .into()));
         self.store.appended.send_modify(|n| *n = n.wrapping_add(1));
         for (appended, (stream_type, ..)) in answers.iter().zip(&self.staged) {
             metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.clone())

@@ -18,6 +18,9 @@
 //!
 //! * I9 recovery liveness and I10 hygiene: in [`liveness`].
 //!
+//! * I6 consumer effects exactly once, in [`consumers`]; I8 monotonic checkpoints, sampled
+//!   through the run by a [`checkpoints::Sampler`].
+//!
 //! New invariants are new functions returning a [`Verdict`]; [`settle`] is what they wait on.
 
 pub mod liveness;
@@ -36,6 +39,8 @@ use uuid::Uuid;
 use crate::cluster::{Cluster, Service};
 use crate::history::{Entry, Intent, Outcome};
 
+pub mod checkpoints;
+pub mod consumers;
 use crate::workload::HOT_SCOPE;
 
 /// How long the feed may take to be complete after load stops and faults heal (T_feed).

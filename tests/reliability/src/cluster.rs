@@ -148,6 +148,8 @@ pub struct Cluster {
     seconds: tokio::sync::Mutex<BTreeMap<Service, Served>>,
     /// Messages published by [`Cluster::inject`]: in a stream, never in a log.
     injected: Mutex<Vec<String>>,
+    /// The `FAILPOINTS` each service's next start gets (see [`Cluster::arm_failpoints`]).
+    failpoints: Mutex<BTreeMap<Service, String>>,
     proxies: BTreeMap<(Service, Link), FaultProxy>,
     nats: tokio::sync::Mutex<Nats>,
     postgres: Postgres,
@@ -212,6 +214,7 @@ impl Cluster {
             served: tokio::sync::Mutex::new(BTreeMap::new()),
             seconds: tokio::sync::Mutex::new(BTreeMap::new()),
             injected: Mutex::new(Vec::new()),
+            failpoints: Mutex::new(BTreeMap::new()),
             issuer,
             key_file,
             history,
@@ -436,6 +439,7 @@ impl Cluster {
             .env("REDRESS_JWT_PUBLIC_KEYS", &self.key_file)
             .env("REDRESS_DB_MAX_CONNECTIONS", "4")
             .env("OTEL_SERVICE_NAME", service.name())
+            .env("FAILPOINTS", self.failpoints_of(service))
             .stdout(open()?)
             .stderr(open()?)
             .spawn()
@@ -729,6 +733,62 @@ impl Cluster {
                     let _ = child.kill().await;
                 }
             }
+        }
+    }
+}
+
+/// Failpoints: a service started with some armed crashes at one of them, and the harness
+/// notices and starts it again.
+impl Cluster {
+    /// The failpoints the next start of `service` configures, in the `fail` crate's `FAILPOINTS`
+    /// syntax (`name=actions;…`); `""` for none. A `panic` action aborts the process (see
+    /// `src/bin/redress-under-test.rs`).
+    pub fn arm_failpoints(&self, service: Service, failpoints: &str) {
+        if let Ok(mut armed) = self.failpoints.lock() {
+            armed.insert(service, failpoints.to_owned());
+        }
+        self.note(&format!("arm {failpoints}"), service.name());
+    }
+
+    fn failpoints_of(&self, service: Service) -> String {
+        self.failpoints
+            .lock()
+            .ok()
+            .and_then(|armed| armed.get(&service).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for `service` to end by itself; logs `crash` when it did.
+    ///
+    /// # Errors
+    /// When it is not running, or still running after `timeout`.
+    pub async fn wait_crash(
+        &self,
+        service: Service,
+        timeout: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let mut served = self.served.lock().await;
+                let entry = served.get_mut(&service).context("unknown service")?;
+                let child = entry
+                    .child
+                    .as_mut()
+                    .with_context(|| format!("{service} is not running"))?;
+                if let Some(status) = child.try_wait()? {
+                    entry.child = None;
+                    drop(served);
+                    self.note("crash", service.name());
+                    return Ok(status);
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{service} was still running after {} s",
+                timeout.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

@@ -14,12 +14,20 @@
 //! * `service_crash`: S1-lite, a service SIGKILLed and restarted again and again.
 //! * `nats_crash`: S3-lite, nats-server SIGKILLed and restarted.
 //! * `postgres_crash`: S4-lite, PostgreSQL stopped immediately and restarted.
+//! * `failpoints`: S2, crashes at the relay's, a projection's and a command's failpoints.
+//! * `network`: S6, latency, a PostgreSQL blackhole, NATS resets and thin links via the proxy.
+//! * `long_transaction`: S8, an open write transaction holding the read horizon mid-load.
+//! * `contention`: S10, 32 clients writing one aggregate at once.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod contention;
 mod durability;
+mod failpoints;
 mod gap_race;
+mod long_transaction;
 mod nats_crash;
+mod network;
 mod poison;
 mod postgres_crash;
 mod run;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use redress_reliability::checker::checkpoints::Sampler;
 use redress_reliability::checker::{self, Checker, liveness};
 use redress_reliability::cluster::{Cluster, Options};
 use redress_reliability::history::Entry;
@@ -64,6 +65,7 @@ pub async fn scenario_with<F>(
 where
     F: AsyncFnOnce(&Cluster, Instant),
 {
+    let sampler = Sampler::start(&cluster).await.unwrap();
     let started = Instant::now();
     let end = started + load.duration;
     let loading = async {
@@ -77,12 +79,14 @@ where
     let load_ended = Instant::now();
     let settled = checker::settle(&cluster).await;
     let settle_ms = u64::try_from(load_ended.elapsed().as_millis()).unwrap();
+    let i8 = sampler.finish().await.unwrap();
 
     let checker = Checker::new(&cluster).await.unwrap();
     let [i1, i2, i3] = checker.commands().await.unwrap();
     let i4 = checker.streams().await.unwrap();
     let i5 = checker.feed(&cluster).await.unwrap();
-    let mut invariants = vec![i1, i2, i3, i4, i5];
+    let i6 = checker.consumers().await.unwrap();
+    let mut invariants = vec![i1, i2, i3, i4, i5, i6, i8];
     if let Err(e) = &settled {
         eprintln!("not settled: {e:#}");
     }
