@@ -15,7 +15,7 @@ use proto::complaints::v1 as complaints;
 use proto::complaints::v1::inspections_client::InspectionsClient;
 use redress_reliability::cluster::{Cluster, Service};
 use redress_reliability::history::{Attempt, Entry, History, Intent, Outcome, definite};
-use redress_reliability::workload::Load;
+use redress_reliability::workload::{HOT_SCOPE, Load};
 use tokio::sync::Mutex;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
@@ -131,7 +131,9 @@ async fn sender(cluster: &Cluster) -> Sender {
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_lazy();
-    let subject = "partner:inspection-system-s10".to_owned();
+    // A subject of the hot set: I3 then counts this stream's events against its records instead
+    // of expecting each event type once per stream.
+    let subject = format!("{HOT_SCOPE}inspection-system-s10");
     let token = cluster
         .token(&subject, Role::InspectionSystem, None)
         .unwrap();
