@@ -85,7 +85,7 @@ where
     let [i1, i2, i3] = checker.commands().await.unwrap();
     let i4 = checker.streams().await.unwrap();
     let i5 = checker.feed(&cluster).await.unwrap();
-    let i6 = checker.consumers().await.unwrap();
+    let i6 = checker.consumers(&cluster.injected()).await.unwrap();
     let mut invariants = vec![i1, i2, i3, i4, i5, i6, i8];
     if let Err(e) = &settled {
         eprintln!("not settled: {e:#}");
