@@ -168,24 +168,29 @@ impl Relay {
             .try_lead()
             .await?
             .ok_or_else(|| anyhow::anyhow!("another relay is leading"))?;
-        let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
-        let mut checkpoint = self.checkpoint().await?;
-        let mut published = 0;
-        loop {
-            let ready = catch_up.ready(&self.pool).await?;
-            let (next, count) = self.publish_page(checkpoint).await?;
-            let idle = next == checkpoint;
-            checkpoint = next;
-            published += count;
-            if idle {
-                if ready {
-                    break;
+        let result = async {
+            let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
+            let mut checkpoint = self.checkpoint().await?;
+            let mut published = 0;
+            loop {
+                let ready = catch_up.ready(&self.pool).await?;
+                let (next, count) = self.publish_page(checkpoint).await?;
+                let idle = next == checkpoint;
+                checkpoint = next;
+                published += count;
+                if idle {
+                    if ready {
+                        return anyhow::Ok(published);
+                    }
+                    catch_up.pause().await?;
                 }
-                catch_up.pause().await?;
             }
         }
-        self.unlock(lock).await?;
-        Ok(published)
+        .await;
+        // Closed on every path: a dropped connection releases the lock only once the server
+        // notices, and the next relay would find it still held.
+        self.unlock(lock).await.ok();
+        result
     }
 
     /// Returns Ok(false) when another relay holds the lead.
