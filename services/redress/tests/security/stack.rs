@@ -107,6 +107,22 @@ impl Stack {
         [a, b, c]
     }
 
+    /// [`Stack::events`] once what a command set going has landed: the feed translator and the
+    /// other services' policies append after the command's own events, so the counts are read
+    /// until two reads a quarter of a second apart agree (10 s at most).
+    pub async fn quiet_events(&self) -> [i64; 3] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut last = self.events().await;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let now = self.events().await;
+            if now == last || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
