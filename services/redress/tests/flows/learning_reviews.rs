@@ -55,8 +55,11 @@ async fn s13_an_incident_flags_the_open_complaint_of_its_inspection_and_changes_
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let (before, deadlines_before) = loop {
+        // Both read models: the complaint's status and, a projection of its own, its deadlines
+        // with the escalation window the response opened.
         if let Some((complaint, deadlines)) = read(c.clone()).await
             && complaint.status == complaints::ComplaintStatus::ResponseIssued as i32
+            && deadlines.escalation_window_closes_at.is_some()
         {
             break (complaint, deadlines);
         }
