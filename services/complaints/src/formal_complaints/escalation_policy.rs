@@ -272,10 +272,7 @@ impl Handler for EscalationPolicy {
 /// The policy's durable consumer, and what it takes to run another copy in the background.
 #[derive(Debug)]
 pub struct EscalationPolicyConsumer {
-    consumer: Consumer<EscalationPolicy>,
-    js: jetstream::Context,
-    spec: ConsumerSpec,
-    context: Arc<Context>,
+    consumer: Arc<Consumer<EscalationPolicy>>,
 }
 
 impl EscalationPolicyConsumer {
@@ -290,37 +287,22 @@ impl EscalationPolicyConsumer {
         namespace: &Namespace,
     ) -> anyhow::Result<Self> {
         platform::nats::ensure_stream(&js, &StreamSpec::for_service(namespace, SOURCE)).await?;
-        let spec = consumer_spec(namespace);
         let consumer = Consumer::create(
             context.store.pool().clone(),
             &js,
-            spec.clone(),
-            EscalationPolicy::new(Arc::clone(&context)),
+            consumer_spec(namespace),
+            EscalationPolicy::new(context),
         )
         .await?;
         Ok(EscalationPolicyConsumer {
-            consumer,
-            js,
-            spec,
-            context,
+            consumer: Arc::new(consumer),
         })
     }
 
     /// Runs the consumer on `tasks` until `stop`.
     pub fn spawn(&self, tasks: &mut JoinSet<anyhow::Result<()>>, stop: &CancellationToken) {
-        let (js, spec, context) = (
-            self.js.clone(),
-            self.spec.clone(),
-            Arc::clone(&self.context),
-        );
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            let pool = context.store.pool().clone();
-            Consumer::create(pool, &js, spec, EscalationPolicy::new(context))
-                .await?
-                .run(stop)
-                .await
-        });
+        let (consumer, stop) = (Arc::clone(&self.consumer), stop.clone());
+        tasks.spawn(async move { consumer.run(stop).await });
     }
 
     /// Handles what the server has pending now (tests and operator tools).

@@ -214,10 +214,7 @@ impl Handler for LearningReviewsPolicy {
 /// The policy's durable consumer, and what it takes to run another copy in the background.
 #[derive(Debug)]
 pub struct LearningReviewsPolicyConsumer {
-    consumer: Consumer<LearningReviewsPolicy>,
-    js: jetstream::Context,
-    spec: ConsumerSpec,
-    context: Arc<Context>,
+    consumer: Arc<Consumer<LearningReviewsPolicy>>,
 }
 
 impl LearningReviewsPolicyConsumer {
@@ -232,37 +229,22 @@ impl LearningReviewsPolicyConsumer {
         namespace: &Namespace,
     ) -> anyhow::Result<Self> {
         platform::nats::ensure_stream(&js, &StreamSpec::for_service(namespace, SOURCE)).await?;
-        let spec = consumer_spec(namespace);
         let consumer = Consumer::create(
             context.store.pool().clone(),
             &js,
-            spec.clone(),
-            LearningReviewsPolicy::new(Arc::clone(&context)),
+            consumer_spec(namespace),
+            LearningReviewsPolicy::new(context),
         )
         .await?;
         Ok(LearningReviewsPolicyConsumer {
-            consumer,
-            js,
-            spec,
-            context,
+            consumer: Arc::new(consumer),
         })
     }
 
     /// Runs the consumer on `tasks` until `stop`.
     pub fn spawn(&self, tasks: &mut JoinSet<anyhow::Result<()>>, stop: &CancellationToken) {
-        let (js, spec, context) = (
-            self.js.clone(),
-            self.spec.clone(),
-            Arc::clone(&self.context),
-        );
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            let pool = context.store.pool().clone();
-            Consumer::create(pool, &js, spec, LearningReviewsPolicy::new(context))
-                .await?
-                .run(stop)
-                .await
-        });
+        let (consumer, stop) = (Arc::clone(&self.consumer), stop.clone());
+        tasks.spawn(async move { consumer.run(stop).await });
     }
 
     /// Handles what the server has pending now (tests and operator tools).
