@@ -3,7 +3,8 @@
 use clap::ValueEnum;
 
 /// One bounded context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Service {
     Complaints,
     Escalation,
@@ -33,6 +34,12 @@ impl Service {
             Service::Escalation => "escalation",
             Service::LearningReviews => "learning_reviews",
         }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

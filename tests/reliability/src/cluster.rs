@@ -7,7 +7,6 @@
 //! pass `CARGO_TARGET_TMPDIR`, inside `target/`: never /tmp, so S13 can hold NATS to it).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,46 +30,8 @@ const VAULT_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5
 /// The database `redress migrate` creates.
 pub const DATABASE: &str = "redress";
 
-/// One of the services `redress serve` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Service {
-    Complaints,
-    Escalation,
-    LearningReviews,
-}
-
-impl Service {
-    pub const ALL: [Service; 3] = [
-        Service::Complaints,
-        Service::Escalation,
-        Service::LearningReviews,
-    ];
-
-    /// The name on the command line and of the NATS user.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Complaints => "complaints",
-            Service::Escalation => "escalation",
-            Service::LearningReviews => "learning-reviews",
-        }
-    }
-
-    /// Its PostgreSQL schema.
-    pub fn schema(self) -> &'static str {
-        match self {
-            Service::Complaints => "complaints",
-            Service::Escalation => "escalation",
-            Service::LearningReviews => "learning_reviews",
-        }
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// One of the services `redress serve` runs: the binary's own.
+pub use redress::services::Service;
 
 /// Which of a service's two connections a proxy carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
