@@ -168,27 +168,7 @@ impl LocalPostgres {
     }
 
     async fn run(&self, tool: &str, args: &[&str]) -> anyhow::Result<()> {
-        let program = self.bin.join(tool);
-        let mut command = if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&program);
-            command
-        } else {
-            Command::new(&program)
-        };
-        let output = command
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .with_context(|| format!("Failed to run {}", program.display()))?;
-        anyhow::ensure!(
-            output.status.success(),
-            "{tool} exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        Ok(())
+        run_postgres_tool(&self.bin, self.as_postgres_user, tool, args).await
     }
 
     /// Stops the server (fast shutdown: open sessions are ended, committed data is kept).
@@ -256,4 +236,39 @@ impl LocalNats {
         }
         Ok(LocalNats { _child: child, url })
     }
+}
+
+/// Runs PostgreSQL's `tool` from `bin` with `args` — as the `postgres` system user through
+/// `runuser` when `as_postgres_user` (PostgreSQL refuses to run as root) — and fails with its
+/// stderr when it does not succeed.
+///
+/// # Errors
+/// When the tool cannot be started or exits unsuccessfully.
+pub async fn run_postgres_tool(
+    bin: &Path,
+    as_postgres_user: bool,
+    tool: &str,
+    args: &[&str],
+) -> anyhow::Result<()> {
+    let program = bin.join(tool);
+    let mut command = if as_postgres_user {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(&program);
+        command
+    } else {
+        Command::new(&program)
+    };
+    let output = command
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("Failed to run {}", program.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{tool} exited with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
 }

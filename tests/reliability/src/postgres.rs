@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
-use tokio::process::Command;
 
 use crate::signal::{self, Signal};
 
@@ -226,27 +225,7 @@ impl Postgres {
     }
 
     async fn tool(&self, tool: &str, args: &[&str]) -> anyhow::Result<()> {
-        let program = self.bin.join(tool);
-        let mut command = if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&program);
-            command
-        } else {
-            Command::new(&program)
-        };
-        let output = command
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .with_context(|| format!("Failed to run {}", program.display()))?;
-        anyhow::ensure!(
-            output.status.success(),
-            "{tool} exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        Ok(())
+        redress::local::run_postgres_tool(&self.bin, self.as_postgres_user, tool, args).await
     }
 }
 
