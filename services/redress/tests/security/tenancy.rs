@@ -192,7 +192,7 @@ async fn a_repeated_command_answers_the_same_bytes_and_another_payload_under_its
         let first = stack
             .call_bytes(&rpc, rpc::encode(&request), metadata())
             .await;
-        let written = stack.quiet_events().await;
+        let written = stack.caller_events().await;
         let again = stack
             .call_bytes(&rpc, rpc::encode(&request), metadata())
             .await;
@@ -215,7 +215,7 @@ async fn a_repeated_command_answers_the_same_bytes_and_another_payload_under_its
         failures.check(code(&other) == Code::FailedPrecondition, || {
             format!("{name}: another payload under the key answered {other:?}")
         });
-        let after = stack.events().await;
+        let after = stack.caller_events().await;
         failures.check(after == written, || {
             format!("{name}: events {written:?} → {after:?}")
         });
