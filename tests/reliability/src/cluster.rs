@@ -61,6 +61,8 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// Keep the run directory after the run (`REDRESS_RELIABILITY_KEEP=1`), for a post-mortem.
     pub keep: bool,
+    /// Where NATS runs and what JetStream may store.
+    pub nats: crate::nats::Settings,
 }
 
 impl Options {
@@ -70,6 +72,7 @@ impl Options {
             binary: binary.into(),
             work_dir: work_dir(target_tmpdir),
             keep: std::env::var_os("REDRESS_RELIABILITY_KEEP").is_some_and(|v| v == "1"),
+            nats: crate::nats::Settings::default(),
         }
     }
 }
@@ -145,7 +148,13 @@ impl Cluster {
         // The postgres user must reach its data directory inside.
         set_mode(dir.path(), 0o755)?;
         let postgres = Postgres::start(&dir.path().join("pg"), free_port()?).await?;
-        let nats = Nats::start(&dir.path().join("nats"), free_port()?, free_port()?).await?;
+        let nats = Nats::start(
+            &dir.path().join("nats"),
+            free_port()?,
+            free_port()?,
+            &options.nats,
+        )
+        .await?;
 
         let (private, public) = platform::grpc::generate_dev_keypair()?;
         let key_file = dir.path().join("reliability.pem");
@@ -315,6 +324,13 @@ impl Cluster {
     /// Every fault so far.
     pub fn faults(&self) -> Vec<Fault> {
         self.faults.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Logs a fault that a scenario brought about itself (a full store, say), for the report
+    /// and the liveness check: `action` begins one unless it is a heal (see
+    /// [`crate::checker::liveness`]).
+    pub fn note_fault(&self, action: &str, target: &str) {
+        self.note(action, target);
     }
 
     fn note(&self, action: &str, target: &str) {
@@ -563,6 +579,37 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGSTOP to the second instance of a service (see [`Cluster::start_second`]); logged
+    /// against `<service>-2`.
+    ///
+    /// # Errors
+    /// When no second instance runs.
+    pub async fn pause_second(&self, service: Service) -> anyhow::Result<()> {
+        signal::send(self.pid_of_second(service).await?, Signal::Stop)?;
+        self.note("pause", &format!("{service}-2"));
+        Ok(())
+    }
+
+    /// SIGCONT after [`Cluster::pause_second`].
+    ///
+    /// # Errors
+    /// When no second instance runs.
+    pub async fn resume_second(&self, service: Service) -> anyhow::Result<()> {
+        signal::send(self.pid_of_second(service).await?, Signal::Cont)?;
+        self.note("resume", &format!("{service}-2"));
+        Ok(())
+    }
+
+    async fn pid_of_second(&self, service: Service) -> anyhow::Result<u32> {
+        self.seconds
+            .lock()
+            .await
+            .get(&service)
+            .and_then(|s| s.child.as_ref())
+            .and_then(Child::id)
+            .with_context(|| format!("no second {service} is running"))
+    }
+
     async fn pid(&self, service: Service) -> anyhow::Result<u32> {
         self.served
             .lock()
@@ -590,6 +637,27 @@ impl Cluster {
     pub async fn start_nats(&self) -> anyhow::Result<()> {
         self.nats.lock().await.start_again().await?;
         self.note("start", "nats");
+        Ok(())
+    }
+
+    /// Partitions NATS from everything: every packet to or from its client port is dropped
+    /// inside its namespace (see [`crate::netns`]). Needs [`crate::nats::Settings::netns`].
+    ///
+    /// # Errors
+    /// When NATS runs in no namespace of its own, or nftables fails.
+    pub async fn partition_nats(&self) -> anyhow::Result<()> {
+        self.nats.lock().await.partition()?;
+        self.note("partition", "nats");
+        Ok(())
+    }
+
+    /// Ends [`Cluster::partition_nats`].
+    ///
+    /// # Errors
+    /// When there is no partition to heal.
+    pub async fn heal_nats(&self) -> anyhow::Result<()> {
+        self.nats.lock().await.heal()?;
+        self.note("heal", "nats");
         Ok(())
     }
 

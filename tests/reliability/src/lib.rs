@@ -5,9 +5,11 @@
 //!
 //! # Layout
 //! * [`cluster`]: the system under test and the faults a scenario injects (`kill9`, `pause`,
-//!   `resume`, `restart` of a service, of NATS and of PostgreSQL, and proxy modes). Start here.
+//!   `resume`, `restart` of a service, of NATS and of PostgreSQL, a NATS partition, and proxy
+//!   modes). Start here.
 //! * [`postgres`]: PostgreSQL 15 of the suite's own, with the plan's server settings.
 //! * [`nats`]: the pinned nats-server with `sync_interval: always` and the deploy accounts.
+//! * [`netns`]: a network namespace and veth pair where nftables partitions a port (S7).
 //! * [`proxy`]: the TCP fault proxy: pass-through, latency, blackhole, bandwidth, reset.
 //! * [`workload`]: concurrent clients writing realistic cases through the gRPC APIs, retrying
 //!   unknown outcomes with the same idempotency key.
@@ -20,6 +22,7 @@ pub mod checker;
 pub mod cluster;
 pub mod history;
 pub mod nats;
+pub mod netns;
 pub mod postgres;
 pub mod proxy;
 pub mod report;

@@ -3,8 +3,11 @@
 //! storage, `store_dir` in the run directory, which is never under /tmp), the real accounts of
 //! `deploy/nats/accounts.conf`, and one client port and one monitoring port for its whole life,
 //! so that a restart comes back where the proxies point, with its streams on disk.
+//!
+//! [`Settings`] place it in a network namespace of its own (S7, a partition) or give JetStream
+//! a small `max_file_store` (S12, a full disk).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -13,6 +16,7 @@ use anyhow::Context as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, Command};
 
+use crate::netns::Netns;
 use crate::signal::{self, Signal};
 
 /// `deploy/nats/accounts.conf`, which every deployment includes.
@@ -38,6 +42,30 @@ pub fn password(user: &str) -> String {
 /// How long the server may take to start.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The client port inside a namespace of the server's own, the standard one.
+pub const NETNS_PORT: u16 = 4222;
+/// The monitoring port inside a namespace of the server's own.
+const NETNS_MONITORING_PORT: u16 = 8222;
+
+/// Where the server runs and what JetStream may store.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// In a network namespace of its own, on [`NETNS_PORT`], reached over a veth pair, so that
+    /// nftables can partition it (S7); otherwise on loopback.
+    pub netns: bool,
+    /// `jetstream.max_file_store`, e.g. `"2GB"`.
+    pub max_file_store: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            netns: false,
+            max_file_store: "2GB".into(),
+        }
+    }
+}
+
 /// The suite's NATS server. Killed when dropped.
 #[derive(Debug)]
 pub struct Nats {
@@ -46,33 +74,51 @@ pub struct Nats {
     log: PathBuf,
     /// The store directory (`jetstream.store_dir`).
     pub store_dir: PathBuf,
+    host: IpAddr,
     port: u16,
     monitoring_port: u16,
     child: Option<Child>,
+    /// Dropped after the child (fields drop in order).
+    netns: Option<Netns>,
 }
 
 impl Nats {
     /// Writes the configuration into `dir` and starts the server on `port` (clients) and
-    /// `monitoring_port` (`/varz`, `/jsz`).
+    /// `monitoring_port` (`/varz`, `/jsz`) of loopback, or, with [`Settings::netns`], on the
+    /// standard ports of a namespace of its own.
     ///
     /// # Errors
-    /// When no suitable binary is installed or the server does not answer within 30 s.
-    pub async fn start(dir: &Path, port: u16, monitoring_port: u16) -> anyhow::Result<Nats> {
+    /// When no suitable binary is installed, the namespace cannot be made or the server does
+    /// not answer within 30 s.
+    pub async fn start(
+        dir: &Path,
+        port: u16,
+        monitoring_port: u16,
+        settings: &Settings,
+    ) -> anyhow::Result<Nats> {
         let binary = platform::nats::nats_server_binary()?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("Failed to create {}", dir.display()))?;
         let store_dir = dir.join("jetstream");
+        let (netns, host, port, monitoring_port) = if settings.netns {
+            let netns = Netns::create()?;
+            let host = netns.address();
+            (Some(netns), host, NETNS_PORT, NETNS_MONITORING_PORT)
+        } else {
+            (None, IpAddr::V4(Ipv4Addr::LOCALHOST), port, monitoring_port)
+        };
         let mut config = format!(
             "# Written by the reliability suite: the settings of reliability-plan §7.1.\n\
              server_name: redress-reliability\n\
-             listen: 127.0.0.1:{port}\n\
-             http: 127.0.0.1:{monitoring_port}\n\
+             listen: {host}:{port}\n\
+             http: {host}:{monitoring_port}\n\
              max_payload: 1MB\n\
              max_connections: 1000\n\
              write_deadline: \"10s\"\n\
              jetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n  \
-             max_file_store: 2GB\n  max_memory_store: 64MB\n}}\n",
-            store_dir.display()
+             max_file_store: {}\n  max_memory_store: 64MB\n}}\n",
+            store_dir.display(),
+            settings.max_file_store,
         );
         // Variables ahead of the accounts, where its `$REDRESS_NATS_*_PASSWORD` find them.
         for (user, variable) in USERS {
@@ -88,22 +134,47 @@ impl Nats {
             config: config_file,
             log: dir.join("server.log"),
             store_dir,
+            host,
             port,
             monitoring_port,
             child: None,
+            netns,
         };
         server.start_again().await?;
         Ok(server)
     }
 
-    /// `nats://127.0.0.1:<port>`, straight to the server, without credentials.
+    /// `nats://<addr>`, straight to the server, without credentials.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}", self.addr())
     }
 
     /// The client address.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Drops every packet of the client port inside the server's namespace (S7), until
+    /// [`Nats::heal`].
+    ///
+    /// # Errors
+    /// When the server has no namespace of its own, or nftables fails.
+    pub fn partition(&self) -> anyhow::Result<()> {
+        self.netns
+            .as_ref()
+            .context("nats-server runs in no namespace of its own")?
+            .partition(self.port)
+    }
+
+    /// Ends [`Nats::partition`].
+    ///
+    /// # Errors
+    /// When there is no partition to heal.
+    pub fn heal(&self) -> anyhow::Result<()> {
+        self.netns
+            .as_ref()
+            .context("nats-server runs in no namespace of its own")?
+            .heal()
     }
 
     /// `nats://user:password@<addr>` for a user of the accounts file.
@@ -130,7 +201,11 @@ impl Nats {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(&self.binary)
+        let mut command = match &self.netns {
+            Some(netns) => netns.command(&self.binary),
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .arg("-c")
             .arg(&self.config)
             .stdin(Stdio::null())
@@ -201,11 +276,7 @@ impl Nats {
     /// # Errors
     /// When the endpoint does not answer with JSON.
     pub async fn varz(&self) -> anyhow::Result<serde_json::Value> {
-        let body = http_get(
-            SocketAddr::from(([127, 0, 0, 1], self.monitoring_port)),
-            "/varz",
-        )
-        .await?;
+        let body = http_get(SocketAddr::new(self.host, self.monitoring_port), "/varz").await?;
         serde_json::from_str(&body).context("/varz is not JSON")
     }
 }

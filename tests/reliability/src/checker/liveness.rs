@@ -35,7 +35,10 @@ const LAG_METRIC: &str = "redress_projection_lag_seconds";
 
 /// Fault log actions that end a fault.
 fn heals(action: &str) -> bool {
-    matches!(action, "start" | "resume" | "proxy_pass_through")
+    matches!(
+        action,
+        "start" | "resume" | "heal" | "store_freed" | "proxy_pass_through"
+    )
 }
 
 /// Fault log actions that begin one (an injected message or a second instance disturbs

@@ -10,24 +10,30 @@
 //! * `zombie`: S5, a consumer paused past its ack wait beside a second instance.
 //! * `gap_race`: S9, a reader against two transactions committing out of order.
 //! * `poison`: S11, an undecodable event and one of an unknown version.
+//! * `disk_full`: S12, NATS's store filled until JetStream refuses, then freed.
+//! * `drain`: waiting for every relay to publish what was committed before a fault ended.
 //! * `durability`: S13, the durability settings of NATS and PostgreSQL.
 //! * `service_crash`: S1-lite, a service SIGKILLed and restarted again and again.
 //! * `nats_crash`: S3-lite, nats-server SIGKILLed and restarted.
 //! * `postgres_crash`: S4-lite, PostgreSQL stopped immediately and restarted.
 //! * `failpoints`: S2, crashes at the relay's, a projection's and a command's failpoints.
 //! * `network`: S6, latency, a PostgreSQL blackhole, NATS resets and thin links via the proxy.
+//! * `partition`: S7, NATS in a namespace of its own, partitioned by nftables twice.
 //! * `long_transaction`: S8, an open write transaction holding the read horizon mid-load.
 //! * `contention`: S10, 32 clients writing one aggregate at once.
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod contention;
+mod disk_full;
+mod drain;
 mod durability;
 mod failpoints;
 mod gap_race;
 mod long_transaction;
 mod nats_crash;
 mod network;
+mod partition;
 mod poison;
 mod postgres_crash;
 mod run;
