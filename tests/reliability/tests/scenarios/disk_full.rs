@@ -11,11 +11,11 @@ use std::time::Duration;
 use async_nats::jetstream;
 use platform::nats::Namespace;
 use redress_reliability::cluster::{Cluster, Service};
-use redress_reliability::history::Outcome;
 use serde_json::json;
 use sqlx::Connection as _;
 
 use crate::drain::{DRAIN_WITHIN, drained};
+use crate::outages::{ok_within, outages};
 use crate::run::{Figures, load, options, scenario_with};
 
 /// How long the store stays full.
@@ -84,18 +84,9 @@ async fn s12_a_full_nats_store_refuses_publishes_loses_nothing_and_drains_once_f
         full["drain_ms"].as_u64().unwrap() <= DRAIN_WITHIN.as_millis() as u64,
         "the relays' backlog took too long to drain once space was freed: {full}"
     );
-    let (from, to) = run
-        .report
-        .faults
-        .windows(2)
-        .find(|w| w[0].action == "store_full" && w[1].action == "store_freed")
-        .map(|w| (w[0].at_ms, w[1].at_ms))
-        .expect("the store was never full");
-    let ok_during = run
-        .history
-        .iter()
-        .filter(|e| e.outcome == Outcome::Ok && e.start_ms >= from && e.end_ms <= to)
-        .count();
+    let stretches = outages(&run.report.faults, "store_full", "store_freed");
+    assert_eq!(stretches.len(), 1, "{:?}", run.report.faults);
+    let ok_during = ok_within(&run.history, stretches[0]);
     assert!(
         ok_during > 0,
         "no command succeeded while the store was full"

@@ -18,6 +18,7 @@
 //! * `postgres_crash`: S4-lite, PostgreSQL stopped immediately and restarted.
 //! * `failpoints`: S2, crashes at the relay's, a projection's and a command's failpoints.
 //! * `network`: S6, latency, a PostgreSQL blackhole, NATS resets and thin links via the proxy.
+//! * `outages`: the stretches a fault lasted and the commands that succeeded inside them.
 //! * `partition`: S7, NATS in a namespace of its own, partitioned by nftables twice.
 //! * `long_transaction`: S8, an open write transaction holding the read horizon mid-load.
 //! * `contention`: S10, 32 clients writing one aggregate at once.
@@ -33,6 +34,7 @@ mod gap_race;
 mod long_transaction;
 mod nats_crash;
 mod network;
+mod outages;
 mod partition;
 mod poison;
 mod postgres_crash;

@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use redress_reliability::history::Outcome;
-
+use crate::outages::{ok_within, outages};
 use crate::run::{cluster, load, long, scenario, until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,23 +28,8 @@ async fn s3_nats_killed_and_restarted_under_load_loses_no_event_on_the_streams()
     .await;
 
     // Commands that need only PostgreSQL went on while NATS was down.
-    let outages: Vec<(u64, u64)> = run
-        .report
-        .faults
-        .windows(2)
-        .filter(|w| w[0].action == "kill9" && w[1].action == "start")
-        .map(|w| (w[0].at_ms, w[1].at_ms))
-        .collect();
+    let outages = outages(&run.report.faults, "kill9", "start");
     assert!(!outages.is_empty(), "NATS was never killed");
-    let ok_during = run
-        .history
-        .iter()
-        .filter(|e| e.outcome == Outcome::Ok)
-        .filter(|e| {
-            outages
-                .iter()
-                .any(|(down, up)| e.start_ms >= *down && e.end_ms <= *up)
-        })
-        .count();
+    let ok_during: usize = outages.iter().map(|o| ok_within(&run.history, *o)).sum();
     assert!(ok_during > 0, "no command succeeded while NATS was down");
 }

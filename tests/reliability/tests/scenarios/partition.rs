@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use redress_reliability::cluster::Cluster;
-use redress_reliability::history::Outcome;
 use serde_json::json;
 
 use crate::drain::{DRAIN_WITHIN, drained};
+use crate::outages::{ok_within, outages};
 use crate::run::{Figures, load, options, scenario_with};
 
 /// How long each partition lasts.
@@ -44,24 +44,12 @@ async fn s7_nats_partitioned_twice_under_load_loses_nothing_and_drains() {
     })
     .await;
 
-    let partitions: Vec<(u64, u64)> = run
-        .report
-        .faults
-        .windows(2)
-        .filter(|w| w[0].action == "partition" && w[1].action == "heal")
-        .map(|w| (w[0].at_ms, w[1].at_ms))
-        .collect();
+    let partitions = outages(&run.report.faults, "partition", "heal");
     assert_eq!(partitions.len(), 2, "{:?}", run.report.faults);
-    for (from, to) in &partitions {
-        let ok_during = run
-            .history
-            .iter()
-            .filter(|e| e.outcome == Outcome::Ok)
-            .filter(|e| e.start_ms >= *from && e.end_ms <= *to)
-            .count();
+    for partition in partitions {
         assert!(
-            ok_during > 0,
-            "no command succeeded while NATS was partitioned ({from}–{to} ms)"
+            ok_within(&run.history, partition) > 0,
+            "no command succeeded while NATS was partitioned ({partition:?} ms)"
         );
     }
     let drains = &run.report.figures["partition"]["drain_ms"];
