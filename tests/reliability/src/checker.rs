@@ -18,8 +18,9 @@
 //!
 //! * I9 recovery liveness and I10 hygiene: in [`liveness`].
 //!
-//! * I6 consumer effects exactly once, in [`consumers`]; I8 monotonic checkpoints, sampled
-//!   through the run by a [`checkpoints::Sampler`].
+//! * I6 consumer effects exactly once, in [`consumers`]; I8 monotonic checkpoints, in
+//!   [`checkpoints`]: every checkpoint write of the run recorded by a trigger, and each relay's
+//!   coverage sampled by a [`checkpoints::Sampler`].
 //!
 //! New invariants are new functions returning a [`Verdict`]; [`settle`] is what they wait on.
 
