@@ -70,12 +70,13 @@ fn complaint_id(text: &str) -> Result<Uuid, HandleError> {
         .map_err(|_| HandleError::Permanent(anyhow::anyhow!("event names no valid complaint id")))
 }
 
-/// The command a complaints event asks for; `None` for an event this policy does not need.
-fn command(delivery: &Delivery) -> Result<Option<(Uuid, Command)>, HandleError> {
+/// The command a complaints event asks for. Every event on the subjects this policy reads asks
+/// for one; any other type or version is [`HandleError::unknown_type`].
+fn command(delivery: &Delivery) -> Result<(Uuid, Command), HandleError> {
     let kind = delivery.event_type.as_str();
     if is_message_named::<complaints::ComplaintSubmitted>(kind) {
         let e: complaints::ComplaintSubmitted = decode(delivery)?;
-        return Ok(Some((
+        return Ok((
             complaint_id(&e.complaint_id)?,
             Command::RecordSubmission(v1::ComplaintSubmissionRecorded {
                 complaint_id: e.complaint_id,
@@ -88,34 +89,34 @@ fn command(delivery: &Delivery) -> Result<Option<(Uuid, Command)>, HandleError> 
                 last_onsite_on: e.last_onsite_date,
                 doc_refs: e.doc_refs,
             }),
-        )));
+        ));
     }
     if is_message_named::<complaints::ComplaintInformationAdded>(kind) {
         let e: complaints::ComplaintInformationAdded = decode(delivery)?;
-        return Ok(Some((
+        return Ok((
             complaint_id(&e.complaint_id)?,
             Command::RecordInformation(v1::ComplaintInformationRecorded {
                 complaint_id: e.complaint_id,
                 doc_ref: e.doc_ref,
                 added_at: e.added_at,
             }),
-        )));
+        ));
     }
     if is_message_named::<complaints::ComplaintResponseOverdue>(kind) {
         let e: complaints::ComplaintResponseOverdue = decode(delivery)?;
-        return Ok(Some((
+        return Ok((
             complaint_id(&e.complaint_id)?,
             Command::RecordResponseOverdue(v1::ComplaintResponseOverdueRecorded {
                 complaint_id: e.complaint_id,
                 response_due_at: e.response_due_at,
                 detected_at: e.detected_at,
             }),
-        )));
+        ));
     }
     if is_message_named::<complaints::EscalationRightsNotified>(kind) {
         let e: complaints::EscalationRightsNotified = decode(delivery)?;
         let id = complaint_id(&e.complaint_id)?;
-        return Ok(Some((
+        return Ok((
             id,
             Command::RecordResponse(v1::ComplaintResponseRecorded {
                 complaint_id: e.complaint_id,
@@ -129,20 +130,20 @@ fn command(delivery: &Delivery) -> Result<Option<(Uuid, Command)>, HandleError> 
                 calendar_version: e.calendar_version,
                 response_doc_ref: e.response_doc_ref,
             }),
-        )));
+        ));
     }
     if is_message_named::<complaints::ComplaintWithdrawn>(kind) {
         let e: complaints::ComplaintWithdrawn = decode(delivery)?;
-        return Ok(Some((
+        return Ok((
             complaint_id(&e.complaint_id)?,
             Command::RecordWithdrawal(v1::ComplaintWithdrawalRecorded {
                 complaint_id: e.complaint_id,
                 inspection_id: String::new(),
                 withdrawn_at: e.withdrawn_at,
             }),
-        )));
+        ));
     }
-    Ok(None)
+    Err(HandleError::unknown_type(kind))
 }
 
 impl Handler for ComplaintsPolicy {
@@ -151,9 +152,7 @@ impl Handler for ComplaintsPolicy {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let Some((id, command)) = command(delivery)? else {
-            return Ok(());
-        };
+        let (id, command) = command(delivery)?;
         let correlation = delivery
             .headers
             .get(headers::CORRELATION_ID)

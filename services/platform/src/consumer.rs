@@ -8,7 +8,11 @@
 //! Failures are bounded: a transient failure is negatively acknowledged with a growing delay; a
 //! message that still fails on its last allowed delivery, or can never be handled (no event id,
 //! undecodable), is parked in `parked_events` with its headers and payload and terminated, and
-//! the consumer moves on.
+//! the consumer moves on. An event of a type or schema version the handler does not know is
+//! never acknowledged without effect ([`HandleError::unknown_type`]): it is retried like a
+//! transient failure — a newer version of the consumer may be on its way — and parked after the
+//! last delivery. The failpoint `consumer::retry_delay` (feature `failpoints`) shortens the
+//! schedule for tests.
 
 use std::time::Duration;
 
@@ -26,12 +30,39 @@ use crate::telemetry::{self, names};
 /// Why a handler could not handle a message.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// May succeed later (a dependency is down, a race was lost): redeliver after a delay.
+    /// May succeed later (a dependency is down, a race was lost, a newer version of this
+    /// consumer is being deployed): redeliver after a delay, park after the last delivery.
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
-    /// Will never succeed (malformed, unknown to this version): park it now.
+    /// Will never succeed (a malformed payload, a fact the domain refuses): park it now.
     #[error("permanent: {0:#}")]
     Permanent(anyhow::Error),
+}
+
+impl HandleError {
+    /// An event of a type, or a schema version, this consumer does not know, on a subject it
+    /// reads. Never acknowledged without effect: a producer rolled out ahead of this consumer
+    /// may have sent it, and the consumer's next version will know it. So it is transient:
+    /// retried on the backoff schedule, holding the events behind it (one message in flight),
+    /// and parked for an operator only after the last delivery.
+    pub fn unknown_type(event_type: &str) -> HandleError {
+        HandleError::Transient(anyhow::anyhow!(
+            "{event_type:?} is a type or version this consumer does not know"
+        ))
+    }
+
+    /// An event that did not decode as `what`: [`HandleError::unknown_type`] for a type it
+    /// does not know; permanent for a malformed payload of a type it knows.
+    pub fn undecodable(error: crate::aggregate::DecodeError, what: &str) -> HandleError {
+        match error {
+            crate::aggregate::DecodeError::UnknownType(event_type) => {
+                HandleError::unknown_type(&event_type)
+            }
+            malformed => HandleError::Permanent(
+                anyhow::Error::new(malformed).context(format!("Failed to decode {what}")),
+            ),
+        }
+    }
 }
 
 /// One delivered integration event.
@@ -107,6 +138,10 @@ impl ConsumerSpec {
     }
 
     fn delay_after(&self, delivered: i64) -> Duration {
+        // A test binary may shorten the schedule, to see a message through its deliveries.
+        fail::fail_point!("consumer::retry_delay", |ms| Duration::from_millis(
+            ms.and_then(|ms| ms.parse().ok()).unwrap_or(100)
+        ));
         let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(0);
         self.backoff
             .get(index)
@@ -432,5 +467,33 @@ impl<H: Handler> Consumer<H> {
     fn count(&self, outcome: &'static str) {
         metrics::counter!(names::CONSUMER_HANDLED_TOTAL, "consumer" => self.spec.durable.clone(), "outcome" => outcome)
             .increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::DecodeError;
+
+    #[test]
+    fn an_event_type_the_handler_does_not_know_is_retried_not_parked_at_once() {
+        let unknown = DecodeError::UnknownType("redress.complaints.v2.ComplaintSubmitted".into());
+        let error = HandleError::undecodable(unknown, "a complaints event");
+        assert!(matches!(error, HandleError::Transient(_)), "{error}");
+        assert!(
+            error.to_string().contains("v2.ComplaintSubmitted"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_payload_of_a_known_type_is_parked_at_once() {
+        let malformed = DecodeError::Malformed {
+            event_type: "redress.complaints.v1.ComplaintSubmitted".into(),
+            reason: "invalid wire type".into(),
+        };
+        let error = HandleError::undecodable(malformed, "a complaints event");
+        assert!(matches!(error, HandleError::Permanent(_)), "{error}");
+        assert!(error.to_string().contains("a complaints event"), "{error}");
     }
 }

@@ -224,11 +224,8 @@ impl Handler for EscalationPolicy {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let event = Incoming::decode(&delivery.event_type, &delivery.payload).map_err(|e| {
-            HandleError::Permanent(
-                anyhow::Error::new(e).context("Failed to decode an escalation event"),
-            )
-        })?;
+        let event = Incoming::decode(&delivery.event_type, &delivery.payload)
+            .map_err(|e| HandleError::undecodable(e, "an escalation event"))?;
         let Some((complaint_id, command)) = self.command(conn, event).await? else {
             tracing::debug!("the escalation event asks nothing of the complaint");
             return Ok(());

@@ -150,11 +150,8 @@ impl Handler for LearningReviewsPolicy {
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
         let Incoming::IncidentReported(incident) =
-            Incoming::decode(&delivery.event_type, &delivery.payload).map_err(|e| {
-                HandleError::Permanent(
-                    anyhow::Error::new(e).context("Failed to decode a learning-reviews event"),
-                )
-            })?;
+            Incoming::decode(&delivery.event_type, &delivery.payload)
+                .map_err(|e| HandleError::undecodable(e, "a learning-reviews event"))?;
         let incident_id = id("incident_id", &incident.incident_id)?;
         tracing::Span::current().record("incident_id", tracing::field::display(incident_id));
         let inspections = incident

@@ -69,65 +69,67 @@ enum Fact {
     },
 }
 
-fn fact(delivery: &Delivery) -> Result<Option<Fact>, HandleError> {
+/// What a complaints event asks for. Every event on the subjects this link reads asks for
+/// something; any other type or version is [`HandleError::unknown_type`].
+fn fact(delivery: &Delivery) -> Result<Fact, HandleError> {
     let kind = delivery.event_type.as_str();
     if is_message_named::<complaints::InspectionNotified>(kind) {
         let e: complaints::InspectionNotified = decode(delivery)?;
         let mut people = vec![e.lead_inspector_ref];
         people.extend(e.team_inspector_refs);
-        return Ok(Some(Fact::Connections(RecordConnections {
+        return Ok(Fact::Connections(RecordConnections {
             inspection_id: id("inspection_id", &e.inspection_id)?,
             people_refs: people,
             connection: Connection::InspectionTeam,
             now: instant(e.notified_at.as_ref()),
-        })));
+        }));
     }
     if is_message_named::<complaints::ConcernRaised>(kind) {
         let e: complaints::ConcernRaised = decode(delivery)?;
-        return Ok(Some(Fact::Link(RecordLink {
+        return Ok(Fact::Link(RecordLink {
             case_id: id("concern_id", &e.concern_id)?,
             inspection_id: id("inspection_id", &e.inspection_id)?,
             case_ref: String::new(),
             now: instant(e.raised_at.as_ref()),
-        })));
+        }));
     }
     if is_message_named::<complaints::ConcernAssigned>(kind) {
         let e: complaints::ConcernAssigned = decode(delivery)?;
-        return Ok(Some(Fact::OnCase {
+        return Ok(Fact::OnCase {
             case_id: id("concern_id", &e.concern_id)?,
             people_refs: vec![e.handler_ref],
             connection: Connection::ConcernHandler,
             at: instant(e.assigned_at.as_ref()),
-        }));
+        });
     }
     if is_message_named::<complaints::ComplaintSubmitted>(kind) {
         let e: complaints::ComplaintSubmitted = decode(delivery)?;
-        return Ok(Some(Fact::Link(RecordLink {
+        return Ok(Fact::Link(RecordLink {
             case_id: id("complaint_id", &e.complaint_id)?,
             inspection_id: id("inspection_id", &e.inspection_id)?,
             case_ref: String::new(),
             now: instant(e.submitted_at.as_ref()),
-        })));
+        }));
     }
     if is_message_named::<complaints::InvestigatorAssigned>(kind) {
         let e: complaints::InvestigatorAssigned = decode(delivery)?;
-        return Ok(Some(Fact::OnCase {
+        return Ok(Fact::OnCase {
             case_id: id("complaint_id", &e.complaint_id)?,
             people_refs: vec![e.investigator_ref],
             connection: Connection::ComplaintInvestigator,
             at: instant(e.assigned_at.as_ref()),
-        }));
+        });
     }
     if is_message_named::<complaints::ComplaintResponseIssued>(kind) {
         let e: complaints::ComplaintResponseIssued = decode(delivery)?;
-        return Ok(Some(Fact::OnCase {
+        return Ok(Fact::OnCase {
             case_id: id("complaint_id", &e.complaint_id)?,
             people_refs: vec![e.decided_by_ref],
             connection: Connection::ComplaintDecisionMaker,
             at: instant(e.responded_at.as_ref()),
-        }));
+        });
     }
-    Ok(None)
+    Err(HandleError::unknown_type(kind))
 }
 
 impl Handler for ComplaintsLink {
@@ -136,9 +138,7 @@ impl Handler for ComplaintsLink {
         conn: &mut PgConnection,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let Some(fact) = fact(delivery)? else {
-            return Ok(());
-        };
+        let fact = fact(delivery)?;
         let metadata = metadata("system:complaints-link", delivery);
         match fact {
             Fact::Connections(command) => {

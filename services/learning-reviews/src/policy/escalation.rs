@@ -143,6 +143,6 @@ impl Handler for EscalationLink {
             });
             return execute::<RegisterEntry>(conn, stream, command, &metadata).await;
         }
-        Ok(())
+        Err(HandleError::unknown_type(kind))
     }
 }

@@ -4,13 +4,16 @@
 //! * an undecodable `ComplaintSubmitted` (bytes that are no protobuf message): the handler
 //!   calls it permanent, so the consumer terminates it and parks it in `parked_events` at
 //!   once; asserted within 5 s;
-//! * a `ComplaintSubmitted` of an unknown schema version (`redress.complaints.v2.…`): what the
-//!   consumer does is what is asserted — the policy does not need an event type it does not
-//!   know, so it records it in the inbox and acknowledges it without effect, and it is not
-//!   parked (the plan expected parking after `max_deliver`; see docs/reliability.md).
+//! * a `ComplaintSubmitted` of an unknown schema version (`redress.complaints.v2.…`): never
+//!   acknowledged without effect, since a consumer rolled out later may know it. It is retried
+//!   on the backoff schedule, holding what comes behind it, and parked after its last delivery
+//!   (`max_deliver`, 8). The plan's schedule (1 s to 10 min) would take 28 minutes; escalation
+//!   runs here with the failpoint `consumer::retry_delay` at 200 ms, so the eight deliveries
+//!   take under two seconds. It must be parked with all eight and be in no inbox. Learning
+//!   reviews' policy reads submissions too: it meets both messages, with the same failpoint.
 //!
 //! The consumer goes on with the good messages after them (escalation keeps copying
-//! submissions), and `redress status --json` shows the parked event. Then every invariant;
+//! submissions), and `redress status --json` shows both parked events. Then every invariant;
 //! the injected messages are in a stream and in no log, so feed completeness leaves them out.
 
 use std::time::{Duration, Instant};
@@ -56,8 +59,13 @@ fn poison(event_type: &str) -> (Uuid, async_nats::HeaderMap) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s11_poison_messages_are_parked_or_skipped_and_the_consumer_goes_on() {
+async fn s11_poison_messages_are_parked_and_the_consumer_goes_on() {
     let cluster = cluster().await;
+    // Learning reviews' policy reads submissions too, and meets the same messages.
+    for service in [Service::Escalation, Service::LearningReviews] {
+        cluster.arm_failpoints(service, "consumer::retry_delay=return(200)");
+        cluster.restart(service).await.unwrap();
+    }
     let load = Load {
         clients: 4,
         duration: Duration::from_secs(if long() { 60 } else { 25 }),
@@ -94,9 +102,9 @@ async fn s11_poison_messages_are_parked_or_skipped_and_the_consumer_goes_on() {
             .inject(&subject, map, prost::Message::encode_to_vec(&payload))
             .await
             .unwrap();
-        let unknown_acked_after_ms = wait_for(
+        let unknown_parked_after_ms = wait_for(
             &mut conn,
-            "SELECT count(*) FROM escalation.inbox WHERE event_id = $1",
+            "SELECT count(*) FROM escalation.parked_events WHERE event_id = $1",
             unknown,
             Duration::from_secs(30),
         )
@@ -104,8 +112,16 @@ async fn s11_poison_messages_are_parked_or_skipped_and_the_consumer_goes_on() {
 
         until(end).await;
         redress_reliability::checker::settle(cluster).await.unwrap();
-        let unknown_parked: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM escalation.parked_events WHERE event_id = $1")
+        let (unknown_deliveries, unknown_reason): (i64, String) = sqlx::query_as(
+            "SELECT deliveries, reason FROM escalation.parked_events WHERE event_id = $1",
+        )
+        .bind(unknown)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+        let unknown_inboxed: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM escalation.inbox WHERE event_id = $1")
                 .bind(unknown)
                 .fetch_one(&mut conn)
                 .await
@@ -113,27 +129,36 @@ async fn s11_poison_messages_are_parked_or_skipped_and_the_consumer_goes_on() {
         // Good messages after the poison: submissions copied since.
         let copied_after: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM escalation.inbox WHERE consumer = $1
-               AND handled_at > (SELECT parked_at FROM escalation.parked_events WHERE event_id = $2)",
+               AND handled_at > (SELECT max(parked_at) FROM escalation.parked_events
+                                  WHERE event_id IN ($2, $3))",
         )
         .bind(escalation::policy::DURABLE)
         .bind(undecodable)
+        .bind(unknown)
         .fetch_one(&mut conn)
         .await
         .unwrap_or(0);
         let grpc = cluster.grpc_addr(Service::Escalation).await.unwrap();
         let status = cluster
-            .operator(&["status", "escalation", "--json", "--grpc-addr", &grpc.to_string()])
+            .operator(&[
+                "status",
+                "escalation",
+                "--json",
+                "--grpc-addr",
+                &grpc.to_string(),
+            ])
             .output()
             .await
             .unwrap();
-        let status: serde_json::Value =
-            serde_json::from_slice(&status.stdout).unwrap_or_default();
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
         found.lock().unwrap().insert(
             "poison".into(),
             json!({"injected_at_ms": injected_at,
                    "undecodable_parked_after_ms": parked_after_ms,
-                   "unknown_version_acknowledged_after_ms": unknown_acked_after_ms,
-                   "unknown_version_parked": unknown_parked,
+                   "unknown_version_parked_after_ms": unknown_parked_after_ms,
+                   "unknown_version_deliveries": unknown_deliveries,
+                   "unknown_version_reason": unknown_reason,
+                   "unknown_version_inboxed": unknown_inboxed,
                    "handled_after_poison": copied_after,
                    "status": status}),
         );
@@ -146,18 +171,31 @@ async fn s11_poison_messages_are_parked_or_skipped_and_the_consumer_goes_on() {
         "the undecodable message was not parked within 5 s: {poison}"
     );
     assert!(
-        poison["unknown_version_acknowledged_after_ms"]
-            .as_u64()
-            .is_some(),
-        "the unknown version was neither handled nor skipped: {poison}"
+        poison["unknown_version_parked_after_ms"].as_u64().is_some(),
+        "the unknown version was not parked within 30 s: {poison}"
     );
-    assert_eq!(poison["unknown_version_parked"], 0, "{poison}");
+    assert_eq!(
+        poison["unknown_version_deliveries"],
+        escalation::policy::consumer_spec(&Namespace::root()).max_deliver,
+        "the unknown version was parked before its last delivery: {poison}"
+    );
+    assert!(
+        poison["unknown_version_reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not know"),
+        "{poison}"
+    );
+    assert_eq!(
+        poison["unknown_version_inboxed"], 0,
+        "the unknown version was acknowledged as handled: {poison}"
+    );
     assert!(
         poison["handled_after_poison"].as_i64().unwrap() > 0,
         "the consumer handled nothing after the poison: {poison}"
     );
     assert!(
-        poison["status"].to_string().contains("\"parked_events\":1"),
+        poison["status"].to_string().contains("\"parked_events\":2"),
         "redress status does not show the parked event: {poison}"
     );
 }
