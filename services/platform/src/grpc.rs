@@ -46,7 +46,8 @@
 //! * `role`: [`Role`], the actors of domain research §5.2.
 //! * `token`: [`TokenIssuer`] and [`generate_dev_keypair`], for tests and `redress token issue`.
 //! * `policy`: [`AccessPolicy`], the role set allowed on each full method path.
-//! * `layer`: the tower layer that applies `auth` and `policy` and records spans and metrics.
+//! * `layer`: the tower layer that applies `auth` and `policy`, records spans and metrics, and
+//!   writes an audit entry (target [`AUDIT_TARGET`]) for every refusal a client or attacker causes.
 //! * [`errors`]: rich statuses (`google.rpc.BadRequest`, `google.rpc.ErrorInfo`) and `internal`.
 //! * [`parse`]: [`parse::FieldViolations`] and the field validators every parse step uses.
 
@@ -60,6 +61,7 @@ mod server;
 mod token;
 
 pub use auth::{AuthError, Authenticator, KeyError, Principal, principal};
+pub use layer::AUDIT_TARGET;
 pub use policy::AccessPolicy;
 pub use role::{Role, UnknownRole};
 pub use server::{Error, GrpcServer, Health, ServerConfig};

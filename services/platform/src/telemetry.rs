@@ -123,7 +123,7 @@ static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// What it installs:
 /// * the global W3C Trace Context propagator, always;
 /// * a global `tracing` subscriber: logs on stdout in `config.log_format`, filtered by `RUST_LOG`
-///   (default `info`); plus, when `otlp_endpoint` is set, an OpenTelemetry layer exporting spans
+///   (default `info`) except for the gRPC audit entries (target `audit`), always written; plus, when `otlp_endpoint` is set, an OpenTelemetry layer exporting spans
 ///   at `INFO` and above through a batch exporter, whatever `RUST_LOG` says, so quieter logs
 ///   never break a trace;
 /// * when `metrics_addr` is set, the global Prometheus recorder and its HTTP listener, with every
@@ -144,10 +144,16 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> anyhow::Result<Tele
     if INITIALISED.swap(true, Ordering::SeqCst) {
         bail!("telemetry is already initialised: `init` may be called once per process");
     }
+    // Audit entries are written whatever `RUST_LOG` says.
     let log_filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env()
-        .context("Failed to parse RUST_LOG")?;
+        .context("Failed to parse RUST_LOG")?
+        .add_directive(
+            format!("{}=info", crate::grpc::AUDIT_TARGET)
+                .parse()
+                .context("Failed to parse the audit directive")?,
+        );
     let service_name = config.service_name.as_deref().unwrap_or(service_name);
     let tracer_provider = match &config.otlp_endpoint {
         Some(endpoint) => Some(otlp_tracer_provider(service_name, endpoint)?),

@@ -1,8 +1,16 @@
-//! The one tower layer around the whole router: authenticate, authorize, trace, measure.
+//! The one tower layer around the whole router: authenticate, authorize, trace, measure, audit.
 //!
 //! It runs inside tonic's own timeout and concurrency limit, on the raw `http::Request`, so it
 //! sees every RPC (including unknown paths) before routing. Rejections are trailers-only gRPC
 //! responses built here; the handler never runs.
+//!
+//! Every refusal that may be an attack or a broken client — `UNAUTHENTICATED`,
+//! `PERMISSION_DENIED`, `NOT_FOUND` (also what another provider's case answers),
+//! `INVALID_ARGUMENT`, `OUT_OF_RANGE`, `RESOURCE_EXHAUSTED`, `UNIMPLEMENTED` — writes one audit
+//! entry: a log event with target [`AUDIT_TARGET`] naming the RPC, the code and the caller's
+//! subject and role when it had a valid token, inside the request's span (so with its trace
+//! id). Never a request's content: a refused value may be personal data. Domain refusals
+//! (`FAILED_PRECONDITION`, `ABORTED`) are the process at work, not audited.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +27,48 @@ use super::auth::{Authenticator, Principal};
 use super::policy::AccessPolicy;
 use crate::telemetry::names::{GRPC_REQUEST_DURATION_SECONDS, GRPC_REQUESTS_TOTAL};
 
+/// The `tracing` target of audit entries; `RUST_LOG` cannot silence it (see
+/// [`crate::telemetry::init`]).
+pub const AUDIT_TARGET: &str = "audit";
+
+/// Whether a response with `code` writes an audit entry.
+fn audited(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::NotFound
+            | Code::InvalidArgument
+            | Code::OutOfRange
+            | Code::ResourceExhausted
+            | Code::Unimplemented
+    )
+}
+
+/// Who called, as far as a valid token tells: its subject and role.
+type Caller = Option<(String, &'static str)>;
+
+/// A request the guard turned away, and who asked when the token was valid.
+struct Refusal {
+    status: Status,
+    caller: Caller,
+}
+
+/// Writes the audit entry of a refused request (see the module documentation).
+fn audit(method: &str, code: Code, caller: &Caller) {
+    let (subject, role) = caller
+        .as_ref()
+        .map_or(("", ""), |(subject, role)| (subject.as_str(), *role));
+    tracing::warn!(
+        target: AUDIT_TARGET,
+        rpc = method,
+        code = code_name(code),
+        subject,
+        role,
+        "request refused"
+    );
+}
+
 #[derive(Debug)]
 struct Guard {
     authenticator: Authenticator,
@@ -28,13 +78,16 @@ struct Guard {
 impl Guard {
     /// `Ok(None)` for a public method, `Ok(Some(_))` for an authenticated caller whose role the
     /// policy allows on `method`.
-    fn admit(&self, method: &str, headers: &http::HeaderMap) -> Result<Option<Principal>, Status> {
+    fn admit(&self, method: &str, headers: &http::HeaderMap) -> Result<Option<Principal>, Refusal> {
         if self.policy.is_public(method) {
             return Ok(None);
         }
         let principal = self.authenticator.authenticate(headers).map_err(|error| {
             tracing::info!(error = ?error, "request not authenticated");
-            Status::from(error)
+            Refusal {
+                status: Status::from(error),
+                caller: None,
+            }
         })?;
         if !self.policy.permits(method, principal.role) {
             tracing::info!(
@@ -42,7 +95,10 @@ impl Guard {
                 role = %principal.role,
                 "role not allowed to call this method"
             );
-            return Err(Status::permission_denied("permission denied"));
+            return Err(Refusal {
+                status: Status::permission_denied("permission denied"),
+                caller: Some((principal.subject, principal.role.as_str())),
+            });
         }
         Ok(Some(principal))
     }
@@ -117,12 +173,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let response = async move {
+            let mut caller: Caller = None;
             let response = match admission {
                 Ok(principal) => {
                     if let Some(principal) = principal {
                         let span = tracing::Span::current();
                         span.record("enduser.id", principal.subject.as_str());
                         span.record("enduser.role", principal.role.as_str());
+                        caller = Some((principal.subject.clone(), principal.role.as_str()));
                         request.extensions_mut().insert(principal);
                     }
                     match inner.call(request).await {
@@ -133,10 +191,16 @@ where
                         }
                     }
                 }
-                Err(status) => status.into_http(),
+                Err(refusal) => {
+                    caller = refusal.caller;
+                    refusal.status.into_http()
+                }
             };
             let code = response_code(&response);
             tracing::Span::current().record("rpc.grpc.status_code", i32::from(code));
+            if audited(code) {
+                audit(&method, code, &caller);
+            }
             recorder.finish(code);
             Ok(response)
         };

@@ -274,6 +274,7 @@ async fn main_commands_take_strings_up_to_their_limit_in_characters_and_refuse_l
                     spoil(&mut request, spoiler);
                     Case {
                         not_named: Some(limit.path.to_owned()),
+                        before_the_server: false,
                         ..Case::invalid(&stack, name, &rpc, &request, Some(role), spoiler)
                     }
                 } else {
@@ -349,6 +350,7 @@ async fn main_commands_refuse_malformed_and_nil_uuids() {
         set(&mut request, "request_id", Value::String(String::new()));
         cases.push(Case {
             not_named: Some(field.to_owned()),
+            before_the_server: false,
             ..Case::invalid(
                 &stack,
                 format!("{field} in upper case"),

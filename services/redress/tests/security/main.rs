@@ -4,6 +4,7 @@
 //! service's log grew.
 //!
 //! # Layout
+//! * `audit`: the audit entry of a refusal: caller and code, none of the request.
 //! * `rpc`: every RPC from `proto::FILE_DESCRIPTOR_SET`, well-formed requests built from the
 //!   descriptors, calls with encoded bytes and hand-written HTTP/2 requests. Start here.
 //! * `stack`: [`stack::Stack`], the running binary with tokens, event counts, health, stderr
@@ -19,6 +20,7 @@
 //!   `/proc`), oversized, numerous and non-ASCII metadata.
 #![allow(clippy::unwrap_used, unreachable_pub, dead_code)]
 
+mod audit;
 mod bad_inputs;
 #[path = "../ops/helpers.rs"]
 mod helpers;

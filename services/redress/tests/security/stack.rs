@@ -1,6 +1,7 @@
 //! [`Stack`]: `redress serve` of every service ([`Served`]) with a channel, tokens for every
 //! role, and the checks every case ends with: the process still answers health, its stderr has
-//! no panic, and no service's log grew.
+//! no panic, no service's log grew, and a refusal wrote its one audit entry (target `audit` in
+//! the process's JSON log, naming the RPC and the code) while anything else wrote none.
 
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Stack {
     pub channel: Channel,
     /// The test database with no search path of its own: every query names its schema.
     pool: PgPool,
+    /// How far [`Stack::audit_entries`] has read the process's log.
+    log_read: std::sync::Mutex<usize>,
 }
 
 impl Stack {
@@ -38,6 +41,7 @@ impl Stack {
             served,
             channel,
             pool,
+            log_read: std::sync::Mutex::new(0),
         };
         stack.wait_serving().await;
         stack
@@ -146,6 +150,45 @@ impl Stack {
         panic!("redress serve never reported SERVING");
     }
 
+    /// The audit entries the process logged since the last call: the JSON lines of its log
+    /// with target `audit`.
+    pub fn audit_entries(&self) -> Vec<serde_json::Value> {
+        let log = std::fs::read(&self.served.log_file).unwrap_or_default();
+        let mut read = self.log_read.lock().unwrap();
+        let Some(end) = log.iter().rposition(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let Some(new) = log.get(*read..=end) else {
+            return Vec::new();
+        };
+        *read = end + 1;
+        String::from_utf8_lossy(new)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| line["target"] == platform::grpc::AUDIT_TARGET)
+            .collect()
+    }
+
+    /// Waits up to 2 s for the audit entry of a call to `rpc` refused with `code`, taking the
+    /// entries logged since the last look; `Err` with what was logged instead.
+    pub async fn audited(&self, rpc: &Rpc, code: Code) -> Result<(), String> {
+        let path = rpc.path();
+        let mut seen = Vec::new();
+        for _ in 0..40 {
+            seen.extend(self.audit_entries());
+            if seen
+                .iter()
+                .any(|e| e["rpc"] == path.as_str() && e["code"] == audit_code(code))
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!(
+            "no audit entry for {path} {code:?}; logged {seen:?}"
+        ))
+    }
+
     /// What the process printed on stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.served.stderr_file).unwrap_or_default()
@@ -174,6 +217,20 @@ impl Stack {
             !stderr.contains("panicked"),
             "{case}: the process panicked:\n{stderr}"
         );
+    }
+}
+
+/// The name an audit entry gives `code`; empty for a code that writes none.
+pub fn audit_code(code: Code) -> &'static str {
+    match code {
+        Code::Unauthenticated => "UNAUTHENTICATED",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::NotFound => "NOT_FOUND",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        _ => "",
     }
 }
 
@@ -223,6 +280,9 @@ pub struct Case {
     pub field: Option<String>,
     /// A field the violations must not name: the value under test, accepted.
     pub not_named: Option<String>,
+    /// Refused by HTTP/2 before any layer of the service ran (a GOAWAY for a header list too
+    /// large): nothing of ours saw it, so no audit entry is written.
+    pub before_the_server: bool,
 }
 
 /// Too large for the server: tonic's code for a message over the decoding limit.
@@ -247,6 +307,7 @@ impl Case {
             want: INVALID,
             field: Some(field.to_owned()),
             not_named: None,
+            before_the_server: false,
         }
     }
 }
@@ -260,9 +321,18 @@ impl Stack {
         for case in cases {
             let label = format!("{} {}", case.rpc.name(), case.name);
             let before = self.events().await;
+            self.audit_entries();
             let result = self.call_bytes(&case.rpc, case.body, case.metadata).await;
             let after = self.events().await;
             let got = code(&result);
+            if audit_code(got).is_empty() || case.before_the_server {
+                let logged = self.audit_entries();
+                failures.check(logged.is_empty(), || {
+                    format!("{label}: {got:?} is no refusal, yet audited: {logged:?}")
+                });
+            } else if let Err(missing) = self.audited(&case.rpc, got).await {
+                failures.push(format!("{label}: {missing}"));
+            }
             failures.check(case.want.contains(&got), || {
                 let detail = result
                     .as_ref()

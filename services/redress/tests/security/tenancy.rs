@@ -132,6 +132,7 @@ async fn a_provider_never_sees_or_touches_another_providers_cases_in_any_service
                 want: &[Code::NotFound, Code::PermissionDenied],
                 field: None,
                 not_named: None,
+                before_the_server: false,
             });
         }
     }

@@ -164,6 +164,7 @@ async fn every_token_variant_is_unauthenticated_on_each_services_main_command() 
                 want: &[Code::Unauthenticated],
                 field: None,
                 not_named: None,
+                before_the_server: false,
             });
         }
         cases.push(Case {
@@ -174,6 +175,7 @@ async fn every_token_variant_is_unauthenticated_on_each_services_main_command() 
             want: &[Code::PermissionDenied],
             field: None,
             not_named: None,
+            before_the_server: false,
         });
     }
     // Act / Assert

@@ -60,6 +60,7 @@ async fn messages_over_256_kib_and_over_4_mib_are_refused_before_any_handler() {
                 want: TOO_LARGE,
                 field: None,
                 not_named: None,
+                before_the_server: false,
             });
         }
     }
@@ -167,13 +168,23 @@ async fn oversized_numerous_and_non_ascii_metadata_leave_the_process_serving() {
             "authorization",
             HeaderValue::from_bytes("Bearer tökén".as_bytes()).unwrap(),
         );
-        for (what, extra, want) in [
+        for (what, extra, want, before_the_server) in [
             // The server ends the connection (GOAWAY `header_list_way_too_large`).
-            ("a 64 KiB header", big, &[Code::ResourceExhausted][..]),
+            ("a 64 KiB header", big, &[Code::ResourceExhausted][..], true),
             // HTTP 431 Request Header Fields Too Large, which has no gRPC status.
-            ("1,000 headers", many, &[Code::Unknown][..]),
-            ("a non-ASCII header value", non_ascii, &[Code::NotFound][..]),
-            ("a non-ASCII token", bad_token, &[Code::Unauthenticated][..]),
+            ("1,000 headers", many, &[Code::Unknown][..], true),
+            (
+                "a non-ASCII header value",
+                non_ascii,
+                &[Code::NotFound][..],
+                false,
+            ),
+            (
+                "a non-ASCII token",
+                bad_token,
+                &[Code::Unauthenticated][..],
+                false,
+            ),
         ] {
             cases.push(Case {
                 name: what.to_owned(),
@@ -183,6 +194,7 @@ async fn oversized_numerous_and_non_ascii_metadata_leave_the_process_serving() {
                 want,
                 field: None,
                 not_named: None,
+                before_the_server,
             });
         }
     }
