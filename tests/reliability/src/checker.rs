@@ -7,8 +7,8 @@
 //! * I2 no phantom: a command that ended in a definite failure has no record and no events; a
 //!   probe meant to be refused was refused.
 //! * I3 unknown outcomes resolve at most once: a retried or unknown command has at most one
-//!   record, whose events exist exactly once; no client's event type repeats in a stream (a
-//!   retry applied twice would repeat it).
+//!   record, whose events exist exactly once; every event a client's command wrote lies inside
+//!   exactly one command record of a key the history holds (a retry applied twice would not).
 //! * I4 stream integrity: versions 1..n without gaps or duplicates per stream; event ids and
 //!   positions unique.
 //! * I5 feed completeness: within T_feed the event ids on each service's JetStream stream and on
@@ -26,7 +26,7 @@
 
 pub mod liveness;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -114,6 +114,8 @@ struct Logged {
     version: i32,
     event_type: String,
     actor: String,
+    /// The writing transaction (`xid8` as text).
+    transaction: String,
 }
 
 /// What one schema holds.
@@ -133,7 +135,8 @@ async fn read_log(pool: &PgPool, schema: &str) -> anyhow::Result<Log> {
     .await
     .with_context(|| format!("Failed to read {schema}.commands"))?;
     let events: Vec<Logged> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT event_id, stream_id, version, event_type, actor FROM {schema}.events"
+        "SELECT event_id, stream_id, version, event_type, actor, transaction_id::text AS transaction
+         FROM {schema}.events"
     )))
     .fetch_all(pool)
     .await
@@ -243,8 +246,8 @@ impl Checker {
                 });
             }
         }
-        // A retry applied twice would show as a client's event type twice in one stream; on
-        // the paced load's hot set, as more events than the hot keys recorded there.
+        // A retry applied twice would show as a client's event outside the one record of its
+        // key; on the paced load's hot set, as more events than the hot keys recorded there.
         for (schema, log) in &logs {
             let mut hot: HashMap<Uuid, (i32, u32)> = HashMap::new();
             for record in log
@@ -263,19 +266,57 @@ impl Checker {
                     format!("{schema}: hot stream {stream_id} has {logged} hot events, {recorded} recorded")
                 });
             }
-            let mut seen: HashMap<(Uuid, &str), u32> = HashMap::new();
-            for event in log
+            // Every event a client's command wrote lies inside exactly one command record of
+            // a key the history holds, or was written in the same transaction as one that does
+            // (a command writing two streams: a submission and its publication hold). A retry
+            // applied twice, without its record, would be neither. (A client may write one
+            // event type several times into one stream: a second recommendation accepted, the
+            // second of two approvals.)
+            let keys: HashSet<(&str, &str)> = self
+                .history
+                .iter()
+                .map(|e| (e.scope.as_str(), e.idempotency_key.as_str()))
+                .collect();
+            let mut records: HashMap<Uuid, Vec<&Recorded>> = HashMap::new();
+            for record in log.commands.values() {
+                records.entry(record.stream_id).or_default().push(record);
+            }
+            let clients: Vec<&Logged> = log
                 .events
                 .iter()
                 .filter(|e| scopes.contains(&e.actor) && !e.actor.starts_with(HOT_SCOPE))
-            {
-                *seen
-                    .entry((event.stream_id, &event.event_type))
-                    .or_default() += 1;
+                .collect();
+            let mut recorded_in: HashSet<&str> = HashSet::new();
+            let mut outside = Vec::new();
+            for event in clients {
+                let covering: Vec<&&Recorded> = records
+                    .get(&event.stream_id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| (r.first_version..=r.last_version).contains(&event.version))
+                    .collect();
+                match covering.as_slice() {
+                    [] => outside.push(event),
+                    [record] if keys.contains(&(record.scope.as_str(), record.idempotency_key.as_str())) => {
+                        recorded_in.insert(event.transaction.as_str());
+                        i3.check(true, String::new);
+                    }
+                    _ => i3.violate(format!(
+                        "{schema}: {} {} (version {} of {}) is in {} command records, or one of no key of the history",
+                        event.event_type,
+                        event.event_id,
+                        event.version,
+                        event.stream_id,
+                        covering.len()
+                    )),
+                }
             }
-            for ((stream_id, event_type), count) in seen {
-                i3.check(count == 1, || {
-                    format!("{schema}: {event_type} {count} times in stream {stream_id}")
+            for event in outside {
+                i3.check(recorded_in.contains(event.transaction.as_str()), || {
+                    format!(
+                        "{schema}: {} {} (version {} of {}) is in no command record, nor in a recorded command's transaction",
+                        event.event_type, event.event_id, event.version, event.stream_id
+                    )
                 });
             }
         }

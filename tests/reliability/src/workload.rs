@@ -102,7 +102,15 @@ receipted!(
     complaints::IssueComplaintResponseResponse,
     escalation::AcceptReferralResponse,
     escalation::AppointAdjudicatorResponse,
+    escalation::IssueFindingsResponse,
+    escalation::AcceptRecommendationResponse,
+    escalation::RecordImplementationResponse,
+    escalation::CloseEscalationResponse,
     learning::AssessIncidentResponse,
+    learning::ApproveCommissionResponse,
+    learning::CommissionLearningReviewResponse,
+    learning::AppointReviewerResponse,
+    learning::PublishTermsOfReferenceResponse,
 );
 receipted!(
     complaints::RaiseConcernResponse => concern_id,
@@ -130,7 +138,9 @@ struct Callers {
     investigator: Caller,
     decision: Caller,
     body: Caller,
+    owner: Caller,
     hmci: Caller,
+    chair: Caller,
 }
 
 /// One client of the load: its own connections to every service, its number in the history.
@@ -293,7 +303,9 @@ async fn run_with(cluster: &Cluster, load: Load, pace: Option<Pace>) -> anyhow::
             Role::ComplaintsDecisionMaker,
         )?,
         body: caller(cluster, "icaso:desk", Role::IndependentBody)?,
+        owner: caller(cluster, "staff:director-7", Role::RecommendationOwner)?,
         hmci: caller(cluster, "staff:hmci", Role::Hmci)?,
+        chair: caller(cluster, "board:chair", Role::BoardChair)?,
     };
     let complaints = channel(cluster.grpc_addr(Service::Complaints).await?)?;
     let escalations = channel(cluster.grpc_addr(Service::Escalation).await?)?;
@@ -933,23 +945,89 @@ impl Client {
             call!(self.learning, assess_incident),
         )
         .await?;
+        let review = self
+            .send(
+                "/redress.learning_reviews.v1.LearningReviews/ProposeLearningReview",
+                Service::LearningReviews,
+                hmci,
+                self.key("propose", n),
+                Intent::Accept,
+                learning::ProposeLearningReviewRequest {
+                    request_id: self.key("propose", n),
+                    incident_id: incident,
+                    terms_of_reference_ref: format!("doc:terms-{n}"),
+                    scope_in: vec![
+                        learning::ScopeItem::ResponseToIncident as i32,
+                        learning::ScopeItem::CommunicationsAndEngagement as i32,
+                    ],
+                    scope_out: vec![learning::ScopeItem::InspectionJudgements as i32],
+                },
+                call!(self.learning, propose_learning_review),
+            )
+            .await?
+            .review_id;
+        self.commission(n, &review, hmci).await
+    }
+
+    /// Review `n` approved by both the policy names, commissioned, given an independent
+    /// reviewer and its terms of reference published.
+    async fn commission(&self, n: usize, review: &str, hmci: &Caller) -> Result<(), NotOk> {
+        let chair = &self.callers.chair;
+        for (step, approver) in [("approve-hmci", hmci), ("approve-chair", chair)] {
+            self.send(
+                "/redress.learning_reviews.v1.LearningReviews/ApproveCommission",
+                Service::LearningReviews,
+                approver,
+                self.key(step, n),
+                Intent::Accept,
+                learning::ApproveCommissionRequest {
+                    request_id: self.key(step, n),
+                    review_id: review.to_owned(),
+                },
+                call!(self.learning, approve_commission),
+            )
+            .await?;
+        }
         self.send(
-            "/redress.learning_reviews.v1.LearningReviews/ProposeLearningReview",
+            "/redress.learning_reviews.v1.LearningReviews/CommissionLearningReview",
             Service::LearningReviews,
             hmci,
-            self.key("propose", n),
+            self.key("commission", n),
             Intent::Accept,
-            learning::ProposeLearningReviewRequest {
-                request_id: self.key("propose", n),
-                incident_id: incident,
-                terms_of_reference_ref: format!("doc:terms-{n}"),
-                scope_in: vec![
-                    learning::ScopeItem::ResponseToIncident as i32,
-                    learning::ScopeItem::CommunicationsAndEngagement as i32,
-                ],
-                scope_out: vec![learning::ScopeItem::InspectionJudgements as i32],
+            learning::CommissionLearningReviewRequest {
+                request_id: self.key("commission", n),
+                review_id: review.to_owned(),
             },
-            call!(self.learning, propose_learning_review),
+            call!(self.learning, commission_learning_review),
+        )
+        .await?;
+        self.send(
+            "/redress.learning_reviews.v1.LearningReviews/AppointReviewer",
+            Service::LearningReviews,
+            chair,
+            self.key("appoint-reviewer", n),
+            Intent::Accept,
+            learning::AppointReviewerRequest {
+                request_id: self.key("appoint-reviewer", n),
+                review_id: review.to_owned(),
+                reviewer_ref: format!("reviewer:independent-{}", self.number),
+                independence_declaration_ref: format!("doc:declaration-{n}"),
+                prior_roles: vec![learning::PriorRole::FormerInspectorateEmployee as i32],
+            },
+            call!(self.learning, appoint_reviewer),
+        )
+        .await?;
+        self.send(
+            "/redress.learning_reviews.v1.LearningReviews/PublishTermsOfReference",
+            Service::LearningReviews,
+            hmci,
+            self.key("terms", n),
+            Intent::Accept,
+            learning::PublishTermsOfReferenceRequest {
+                request_id: self.key("terms", n),
+                review_id: review.to_owned(),
+            },
+            call!(self.learning, publish_terms_of_reference),
         )
         .await?;
         Ok(())
@@ -1003,10 +1081,97 @@ impl Client {
             Intent::Accept,
             escalation::AppointAdjudicatorRequest {
                 request_id: self.key("appoint", n),
-                escalation_id,
+                escalation_id: escalation_id.clone(),
                 adjudicator_ref: "icaso:adjudicator".into(),
             },
             call!(self.escalations, appoint_adjudicator),
+        )
+        .await?;
+        if n.is_multiple_of(2) {
+            self.conclude(n, &escalation_id, body).await?;
+        }
+        Ok(())
+    }
+
+    /// Escalation `n` concluded: findings with two recommendations inside the remit, each
+    /// accepted with a planned action and implemented, and the escalation closed.
+    async fn conclude(&self, n: usize, escalation_id: &str, body: &Caller) -> Result<(), NotOk> {
+        const RECOMMENDATIONS: [(&str, escalation::RecommendationKind); 2] = [
+            ("R1", escalation::RecommendationKind::Apology),
+            ("R2", escalation::RecommendationKind::ProcessImprovement),
+        ];
+        let owner = &self.callers.owner;
+        self.send(
+            "/redress.escalation.v1.Escalations/IssueFindings",
+            Service::Escalation,
+            body,
+            self.key("findings", n),
+            Intent::Accept,
+            escalation::IssueFindingsRequest {
+                request_id: self.key("findings", n),
+                escalation_id: escalation_id.to_owned(),
+                findings_ref: format!("icaso:findings-{n}"),
+                upheld_grounds: vec![escalation::Ground::FailureToFollowProcedures as i32],
+                recommendations: RECOMMENDATIONS
+                    .iter()
+                    .map(|(id, kind)| escalation::FindingsRecommendation {
+                        recommendation_id: (*id).to_owned(),
+                        kind: *kind as i32,
+                        text_ref: format!("icaso:findings-{n}/{id}"),
+                    })
+                    .collect(),
+            },
+            call!(self.escalations, issue_findings),
+        )
+        .await?;
+        for (id, _) in RECOMMENDATIONS {
+            let step = format!("accept-{id}");
+            self.send(
+                "/redress.escalation.v1.Escalations/AcceptRecommendation",
+                Service::Escalation,
+                owner,
+                self.key(&step, n),
+                Intent::Accept,
+                escalation::AcceptRecommendationRequest {
+                    request_id: self.key(&step, n),
+                    escalation_id: escalation_id.to_owned(),
+                    recommendation_id: id.to_owned(),
+                    planned_action_ref: format!("doc:action-{n}-{id}"),
+                    due_on: String::new(),
+                },
+                call!(self.escalations, accept_recommendation),
+            )
+            .await?;
+        }
+        for (id, _) in RECOMMENDATIONS {
+            let step = format!("implemented-{id}");
+            self.send(
+                "/redress.escalation.v1.Escalations/RecordImplementation",
+                Service::Escalation,
+                owner,
+                self.key(&step, n),
+                Intent::Accept,
+                escalation::RecordImplementationRequest {
+                    request_id: self.key(&step, n),
+                    escalation_id: escalation_id.to_owned(),
+                    recommendation_id: id.to_owned(),
+                    evidence_ref: format!("doc:evidence-{n}-{id}"),
+                },
+                call!(self.escalations, record_implementation),
+            )
+            .await?;
+        }
+        self.send(
+            "/redress.escalation.v1.Escalations/CloseEscalation",
+            Service::Escalation,
+            owner,
+            self.key("close", n),
+            Intent::Accept,
+            escalation::CloseEscalationRequest {
+                request_id: self.key("close", n),
+                escalation_id: escalation_id.to_owned(),
+            },
+            call!(self.escalations, close_escalation),
         )
         .await?;
         Ok(())

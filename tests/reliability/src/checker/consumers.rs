@@ -4,7 +4,8 @@
 //! the command it issued, and that command's events carry the source event's id as their
 //! `causation_id`. So, from PostgreSQL alone:
 //! * each `(consumer, event_id)` is in an inbox once, and names an event of some log;
-//! * the effects of one inboxed event (the events caused by it) appear once per event type;
+//! * the effects of one inboxed event (the events caused by it) appear once per event type and
+//!   stream;
 //! * no event is caused by another service's event without an inbox record (an effect that went
 //!   around the inbox would repeat on redelivery).
 
@@ -59,17 +60,19 @@ impl Checker {
                 inboxed.insert(event_id);
                 *verdict.figures.entry("inboxed").or_default() += 1;
             }
-            let caused: Vec<(Uuid, Uuid, String)> = sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT event_id, causation_id, event_type FROM {schema}.events
+            let caused: Vec<(Uuid, Uuid, String, Uuid)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT event_id, causation_id, event_type, stream_id FROM {schema}.events
                  WHERE causation_id IS NOT NULL"
             )))
             .fetch_all(&self.pool)
             .await?;
-            let mut effects: HashMap<(Uuid, String), Vec<Uuid>> = HashMap::new();
-            for (event_id, cause, event_type) in caused {
+            // Per stream: one source event may cause the same event type in several streams
+            // (findings with two recommendations make two register entries), never twice in one.
+            let mut effects: HashMap<(Uuid, String, Uuid), Vec<Uuid>> = HashMap::new();
+            for (event_id, cause, event_type, stream_id) in caused {
                 if inboxed.contains(&cause) {
                     effects
-                        .entry((cause, event_type))
+                        .entry((cause, event_type, stream_id))
                         .or_default()
                         .push(event_id);
                 } else if let Some(source) = logged.get(&cause).filter(|s| **s != schema) {
@@ -79,7 +82,7 @@ impl Checker {
                     ));
                 }
             }
-            for ((cause, event_type), ids) in effects {
+            for ((cause, event_type, _), ids) in effects {
                 *verdict.figures.entry("effects").or_default() += ids.len() as u64;
                 verdict.check(ids.len() == 1, || {
                     format!(
