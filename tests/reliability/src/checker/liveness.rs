@@ -62,8 +62,11 @@ fn rate(ok_ends: &[u64], from: u64, to: u64) -> f64 {
 /// the stretches of the load that no fault touched: outside every span from a fault's onset to
 /// 10 s after its heal (the whole load when those stretches add up to less than 3 s). A heal
 /// counts as recovered when some 3 s window starting within 10 s of it reaches 90 % of the
-/// baseline; heals too close to the end of the load for a window are counted in
-/// `figures.unchecked`, not judged. Every attempt must end within its deadline plus 1 s.
+/// baseline, or of the rate in the 3 s before the fault began when that was lower: the mix
+/// changes as the cases age (their later steps wait on other services), so the rate the load
+/// had at its start is not the rate it had when the fault came. Heals too close to the end of
+/// the load for a window are counted in `figures.unchecked`, not judged. Every attempt must end
+/// within its deadline plus 1 s.
 pub fn recovery(history: &[Entry], faults: &[Fault]) -> Verdict {
     let mut verdict = Verdict::new("I9");
     let Some(load_start) = history.iter().map(|e| e.start_ms).min() else {
@@ -92,7 +95,7 @@ pub fn recovery(history: &[Entry], faults: &[Fault]) -> Verdict {
         } else if heals(&fault.action) {
             let from = onset.take().unwrap_or(fault.at_ms);
             touched.push((from, fault.at_ms + within));
-            healed.push(fault);
+            healed.push((fault, from));
         }
     }
     if let Some(from) = onset {
@@ -122,21 +125,26 @@ pub fn recovery(history: &[Entry], faults: &[Fault]) -> Verdict {
         .insert("baseline_ok_per_s_x100", (baseline * 100.0) as u64);
 
     let mut slowest = 0;
-    for fault in healed {
+    for (fault, onset) in healed {
         if fault.at_ms + within + WINDOW_MS > load_end {
             *verdict.figures.entry("unchecked").or_default() += 1;
             continue;
         }
+        let reference = if onset >= load_start + WINDOW_MS {
+            baseline.min(rate(&ok_ends, onset - WINDOW_MS, onset))
+        } else {
+            baseline
+        };
         // Windows starting every 250 ms from the heal to 10 s after it.
         let back = (0..=within / 250)
             .map(|k| fault.at_ms + k * 250)
-            .find(|&from| rate(&ok_ends, from, from + WINDOW_MS) >= RECOVERED_SHARE * baseline);
+            .find(|&from| rate(&ok_ends, from, from + WINDOW_MS) >= RECOVERED_SHARE * reference);
         if let Some(from) = back {
             slowest = slowest.max(from - fault.at_ms);
         }
         verdict.check(back.is_some(), || {
             format!(
-                "{} {} at {} ms: the ok rate stayed under {:.0} % of {baseline:.1}/s for 10 s",
+                "{} {} at {} ms: the ok rate stayed under {:.0} % of {reference:.1}/s for 10 s",
                 fault.action,
                 fault.target,
                 fault.at_ms,
@@ -337,6 +345,24 @@ mod tests {
         let verdict = recovery(&history, &[fault(20_000, "kill9"), fault(25_000, "start")]);
         assert!(!verdict.held);
         assert_eq!(verdict.violations, 1);
+    }
+
+    #[test]
+    fn a_rate_that_comes_back_to_where_it_was_before_the_fault_holds_though_the_start_was_faster() {
+        // 20 ok/s for the first 10 s, then 10 ok/s; nothing from 30 s to 32 s, a heal at 32 s,
+        // then 10 ok/s again: back where it was, though under 90 % of the quiet stretches' rate.
+        let history: Vec<Entry> = (0..1_200)
+            .map(|n| n * 50)
+            .filter(|t| *t < 10_000 || t % 100 == 0)
+            .filter(|t| !(30_000..32_000).contains(t))
+            .map(ok_at)
+            .collect();
+        let verdict = recovery(&history, &[fault(30_000, "kill9"), fault(32_000, "start")]);
+        assert!(verdict.held, "{verdict:?}");
+        assert!(
+            verdict.figures["baseline_ok_per_s_x100"] > 1_111,
+            "{verdict:?}"
+        );
     }
 
     #[test]
