@@ -21,10 +21,11 @@ use crate::workload;
 
 const BENCH: &str = "append";
 pub(crate) const PROJECT: &str = "project";
-const PEER: &str = "peer:sql_insert";
+/// The bare one-row INSERT peer, also W1's.
+pub(crate) const PEER: &str = "peer:sql_insert";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Side {
+pub(crate) enum Side {
     Project,
     Peer,
 }
@@ -49,7 +50,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 [Side::Peer, Side::Project]
             };
             for side in order {
-                let summary = run_one(ctx, side, c, round).await?;
+                let summary = run_one(ctx, BENCH, side, c, round).await?;
                 ctx.reporter
                     .sample(BENCH, side.name(), c, round, s.run_warmup, &summary);
                 samples.entry((c, side)).or_default().push(summary);
@@ -113,17 +114,24 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_one(ctx: &Ctx, side: Side, c: usize, round: u32) -> anyhow::Result<Summary> {
+/// One measured run of `side` at `c` writers, in a fresh schema `<bench>_r<round>_c<c>_<side>`.
+pub(crate) async fn run_one(
+    ctx: &Ctx,
+    bench: &str,
+    side: Side,
+    c: usize,
+    round: u32,
+) -> anyhow::Result<Summary> {
     let s = &ctx.settings;
     let pool_size = u32::try_from(c.max(2))?;
     let schema = format!(
-        "append_r{round}_c{c}_{}",
+        "{bench}_r{round}_c{c}_{}",
         match side {
             Side::Project => "project",
             Side::Peer => "peer",
         }
     );
-    log!("append {} c={c} round {round}", side.name());
+    log!("{bench} {} c={c} round {round}", side.name());
     if side == Side::Peer {
         ctx.db.execute(workload::peer_table_sql(&schema)).await?;
     }
@@ -132,7 +140,7 @@ async fn run_one(ctx: &Ctx, side: Side, c: usize, round: u32) -> anyhow::Result<
         migrate::apply(&pool, &schema, &[migrate::EVENT_STORE]).await?;
     }
     ctx.db.checkpoint().await;
-    let what = format!("append {} c={c}", side.name());
+    let what = format!("{bench} {} c={c}", side.name());
     let load = async {
         match side {
             Side::Project => {
@@ -180,7 +188,7 @@ async fn run_one(ctx: &Ctx, side: Side, c: usize, round: u32) -> anyhow::Result<
         let after = ctx.db.wal_lsn().await;
         before.zip(after).map(|(a, b)| b - a)
     };
-    let (result, wal_bytes) = tokio::join!(load, wal);
+    let (result, wal_bytes) = tokio::join!(load::metered(ctx, load, None, true), wal);
     let result = result.map(|summary| {
         let per_op = wal_bytes
             .filter(|_| summary.ops > 0)

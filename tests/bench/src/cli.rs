@@ -8,12 +8,16 @@ pub(crate) enum Part {
     Append,
     Relay,
     Projection,
+    /// W1: a real command end to end over gRPC.
+    W1,
+    /// W6: the gRPC stack with no work behind it.
+    W6,
 }
 
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "redress-bench",
-    about = "Redress's append, relay and projection paths next to bare peers, as perf.v1 JSON lines on stdout"
+    about = "Redress's append, relay, projection and gRPC command paths next to bare peers, as perf.v1 JSON lines on stdout"
 )]
 pub(crate) struct Args {
     /// Server to benchmark on; the bench creates and drops its own database `redress_bench_<random>` there.
@@ -30,9 +34,9 @@ pub(crate) struct Args {
     /// Exit non-zero when a ratio line with an enforced target fails.
     #[arg(long)]
     enforce: bool,
-    /// Run only one part.
-    #[arg(long, value_enum)]
-    only: Option<Part>,
+    /// Run only these parts (comma-separated, e.g. `w1,w6`).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
     /// Rounds of project/peer pairs [default: 3; quick: 1].
     #[arg(long)]
     rounds: Option<u32>,
@@ -54,7 +58,7 @@ pub(crate) struct Args {
     /// Appends per second while measuring commit-to-visible latency of the projection.
     #[arg(long, default_value_t = 1000)]
     projection_rate: u64,
-    /// Writer counts of the append benchmark.
+    /// Writer counts of the append benchmark, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
 }
@@ -65,7 +69,8 @@ pub(crate) struct Settings {
     pub(crate) database_url: String,
     pub(crate) quick: bool,
     pub(crate) enforce: bool,
-    pub(crate) only: Option<Part>,
+    /// The parts to run; all when empty.
+    pub(crate) only: Vec<Part>,
     pub(crate) rounds: u32,
     pub(crate) warmup: Duration,
     pub(crate) duration: Duration,
@@ -107,6 +112,6 @@ impl Settings {
     }
 
     pub(crate) fn runs(&self, part: Part) -> bool {
-        self.only.is_none_or(|only| only == part)
+        self.only.is_empty() || self.only.contains(&part)
     }
 }

@@ -44,6 +44,11 @@ impl BenchDb {
         })
     }
 
+    /// The connection string of the bench database.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Drops the database, forcing out any connection left behind.
     pub(crate) async fn drop_database(self) {
         self.admin.close().await;
@@ -106,6 +111,25 @@ impl BenchDb {
             .fetch_one(&self.admin)
             .await
             .ok()
+    }
+
+    /// CPU seconds used so far by the server processes of every connection to the bench
+    /// database (through `/proc`, so only when PostgreSQL runs on this host). Connections
+    /// that close in between take their share with them, so compare readings over a window in
+    /// which the pools stay open.
+    pub(crate) async fn backend_cpu_seconds(&self) -> Option<f64> {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+        )
+        .fetch_all(&self.admin)
+        .await
+        .ok()?;
+        // A connection that closed since the query has nothing left to read.
+        let used: Vec<f64> = pids
+            .into_iter()
+            .filter_map(|pid| crate::child::cpu_seconds(u32::try_from(pid).ok()?))
+            .collect();
+        (!used.is_empty()).then(|| used.iter().sum())
     }
 
     /// The current WAL insert position, in bytes.

@@ -1,6 +1,7 @@
 //! The one load generator every workload and peer uses: a closed loop with N workers, and an
 //! open loop at a fixed arrival rate. Latencies go into HDR histograms (1 µs to 1 h, 3
-//! significant digits).
+//! significant digits). [`metered`] adds to a closed loop's summary the CPU the load
+//! generator, the server and PostgreSQL spent per op.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::report::{Latency, Summary, log};
+use crate::run::Ctx;
 
 pub(crate) fn histogram() -> Histogram<u64> {
     // 1 µs .. 1 h at 3 significant digits; bounds are constant and valid.
@@ -63,6 +65,64 @@ impl Worker {
     }
 }
 
+/// How much `sample` (e.g. a process's CPU seconds) grows over the measured window of a run
+/// that starts now with `warmup`, as [`closed_loop`] counts it: read once at the window's start
+/// and once at its end. Run it beside the load, e.g. with `tokio::join!`.
+pub(crate) async fn growth_over_window<S, Fut>(
+    warmup: Duration,
+    measure: Duration,
+    sample: S,
+) -> Option<f64>
+where
+    S: Fn() -> Fut,
+    Fut: Future<Output = Option<f64>>,
+{
+    let start = Instant::now() + warmup;
+    tokio::time::sleep_until(start).await;
+    let before = sample().await;
+    tokio::time::sleep_until(start + measure).await;
+    let after = sample().await;
+    Some(after? - before?)
+}
+
+/// Runs `load` (a closed loop with the run's warm-up and duration, started at once) and adds
+/// where the CPU went during its measured window, in µs per op: `client_cpu_us_per_op` (the
+/// bench process, i.e. the load generator), `server_cpu_us_per_op` (the process `server`
+/// reads, when given) and, with `pg`, `pg_cpu_us_per_op` (every backend of the bench database).
+pub(crate) async fn metered<L>(
+    ctx: &Ctx,
+    load: L,
+    server: Option<&(dyn Fn() -> Option<f64> + Sync)>,
+    pg: bool,
+) -> anyhow::Result<Summary>
+where
+    L: Future<Output = anyhow::Result<Summary>>,
+{
+    let (warmup, measure) = (ctx.settings.run_warmup, ctx.settings.duration);
+    let (summary, client, server_cpu, pg_cpu) = tokio::join!(
+        load,
+        growth_over_window(warmup, measure, || async {
+            crate::child::own_cpu_seconds()
+        }),
+        growth_over_window(warmup, measure, || async { server.and_then(|f| f()) }),
+        growth_over_window(warmup, measure, || async {
+            if pg {
+                ctx.db.backend_cpu_seconds().await
+            } else {
+                None
+            }
+        }),
+    );
+    let mut summary = summary?.per_op_us("client_cpu_us_per_op", client);
+    if server.is_some() {
+        summary = summary.per_op_us("server_cpu_us_per_op", server_cpu);
+    }
+    if pg {
+        summary = summary.per_op_us("pg_cpu_us_per_op", pg_cpu);
+    }
+    Ok(summary)
+}
+
 /// Runs `op` back to back in `concurrency` tasks: `warmup` unmeasured, then `measure`.
 /// An op counts (and its latency is recorded) when it completes inside the measured window.
 pub(crate) async fn closed_loop<F, Fut>(
@@ -76,10 +136,26 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
+    closed_loop_per_worker(what, concurrency, warmup, measure, move |_| op()).await
+}
+
+/// [`closed_loop`], with `op` told which worker (`0..concurrency`) calls it, e.g. to give each
+/// worker a connection of its own.
+pub(crate) async fn closed_loop_per_worker<F, Fut>(
+    what: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    op: F,
+) -> anyhow::Result<Summary>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let start = Instant::now() + warmup;
     let end = start + measure;
     let mut tasks = JoinSet::new();
-    for _ in 0..concurrency {
+    for worker in 0..concurrency {
         let op = op.clone();
         tasks.spawn(async move {
             let mut w = Worker::new();
@@ -88,7 +164,7 @@ where
                 if t0 >= end {
                     break;
                 }
-                let result = op().await;
+                let result = op(worker).await;
                 let t1 = Instant::now();
                 let counted = t1 >= start && t1 <= end;
                 match result {

@@ -1,17 +1,27 @@
-//! `redress-bench`: measures Redress's append, relay and projection paths next to bare peers
-//! on the same PostgreSQL and NATS, in one run, and prints perf.v1 JSON lines on stdout.
+//! `redress-bench`: measures Redress's append, relay and projection paths and a real command
+//! over gRPC next to bare peers on the same PostgreSQL and NATS, in one run, and prints perf.v1
+//! JSON lines on stdout.
 //!
 //! Logs go to stderr; stdout carries nothing but JSON lines. See README.md.
+//!
+//! The same binary is also the servers of the gRPC workloads, started as its own children:
+//! `redress-bench redress …` is the `redress` binary and `redress-bench echo-server <file>` the
+//! bare echo peer (see `child`).
 
 mod append;
+mod child;
 mod cli;
+mod command;
 mod db;
+mod echo;
 mod load;
+mod overhead;
 mod projection;
 mod relay;
 mod report;
 mod run;
 mod sentinel;
+mod served;
 mod workload;
 
 use std::process::ExitCode;
@@ -19,6 +29,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    match std::env::args_os()
+        .nth(1)
+        .as_deref()
+        .and_then(|a| a.to_str())
+    {
+        Some(child::REDRESS) => return child::run_redress(),
+        Some(child::ECHO) => return echo::run_child(),
+        _ => {}
+    }
     let args = cli::Args::parse();
     // Platform warnings (relay or runner retries) go to stderr; sqlx's slow-statement warnings
     // are expected for the bulk seeding and stay quiet unless RUST_LOG asks for them.

@@ -32,7 +32,8 @@ use crate::report::{Enforced, Ratio, Summary, Target, log};
 use crate::run::Ctx;
 use crate::workload;
 
-const SERVICE: &str = "bench";
+/// The service name in the bench's stream and subject names.
+pub(crate) const SERVICE: &str = "bench";
 const PEER: &str = "peer:jetstream_raw_async";
 /// The relay's default `max_in_flight`, and the peer's window.
 const IN_FLIGHT: usize = 256;
@@ -126,7 +127,8 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fresh_stream(
+/// A new stream (file, R1, as the platform configures every service's) under `prefix`.
+pub(crate) async fn fresh_stream(
     js: &jetstream::Context,
     prefix: &str,
 ) -> anyhow::Result<(Namespace, String)> {
@@ -136,7 +138,8 @@ async fn fresh_stream(
     Ok((ns, spec.name))
 }
 
-async fn stored_messages(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+/// Messages `stream` holds.
+pub(crate) async fn stored_messages(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
     let mut stream = js
         .get_stream(stream)
         .await
@@ -148,7 +151,7 @@ async fn stored_messages(js: &jetstream::Context, stream: &str) -> anyhow::Resul
     Ok(info.state.messages)
 }
 
-async fn delete_stream(js: &jetstream::Context, stream: &str) {
+pub(crate) async fn delete_stream(js: &jetstream::Context, stream: &str) {
     if let Err(e) = js.delete_stream(stream).await {
         log!("could not delete stream {stream}: {e}");
     }

@@ -80,6 +80,23 @@ impl Summary {
         self.extra.push((key, value.into()));
         self
     }
+
+    /// The number stored under `key` among the extra fields, if any.
+    pub(crate) fn extra_f64(&self, key: &str) -> Option<f64> {
+        self.extra
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_f64())
+    }
+
+    /// Adds `seconds` spread over the ops, in whole µs per op (null when unknown or no op).
+    pub(crate) fn per_op_us(self, key: &'static str, seconds: Option<f64>) -> Summary {
+        let ops = self.ops;
+        let value = seconds
+            .filter(|_| ops > 0)
+            .map(|s| (s * 1e6 / ops as f64).round() as u64);
+        self.with(key, value)
+    }
 }
 
 /// What a ratio's value must satisfy, with the text printed in `target` (e.g. `">=0.60"`).

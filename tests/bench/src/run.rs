@@ -95,6 +95,18 @@ async fn run_parts(ctx: &Ctx) -> Vec<&'static str> {
         log!("projection part failed: {e:#}");
         failed.push("projection");
     }
+    if ctx.settings.runs(Part::W1)
+        && let Err(e) = crate::command::run(ctx).await
+    {
+        log!("w1 part failed: {e:#}");
+        failed.push("w1");
+    }
+    if ctx.settings.runs(Part::W6)
+        && let Err(e) = crate::overhead::run(ctx).await
+    {
+        log!("w6 part failed: {e:#}");
+        failed.push("w6");
+    }
     failed
 }
 
