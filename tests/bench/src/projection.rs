@@ -153,11 +153,7 @@ async fn rebuild(ctx: &Ctx) -> anyhow::Result<()> {
     let mut project = Vec::new();
     let mut peer = Vec::new();
     for round in 1..=s.rounds {
-        let order = if round % 2 == 1 {
-            [true, false]
-        } else {
-            [false, true]
-        };
+        let order = crate::run::project_first(round);
         for is_project in order {
             if is_project {
                 ctx.db.checkpoint().await;

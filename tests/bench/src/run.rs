@@ -199,3 +199,13 @@ async fn warmup(ctx: &Ctx) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Whether the project runs before its peer, per side, in `round`: first in odd rounds, second
+/// in even ones, so neither side always meets a warmer or a colder machine.
+pub(crate) fn project_first(round: u32) -> [bool; 2] {
+    if round % 2 == 1 {
+        [true, false]
+    } else {
+        [false, true]
+    }
+}
