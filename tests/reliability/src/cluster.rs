@@ -125,6 +125,14 @@ pub struct Cluster {
     dir: tempfile::TempDir,
 }
 
+/// The process id of `service` in `instances`, when it runs.
+fn running_pid(instances: &BTreeMap<Service, Served>, service: Service) -> Option<u32> {
+    instances
+        .get(&service)
+        .and_then(|s| s.child.as_ref())
+        .and_then(Child::id)
+}
+
 /// A free loopback port. Another process could take it before it is bound; the suite's
 /// servers are started right after, and a clash fails the start loudly.
 pub fn free_port() -> anyhow::Result<u16> {
@@ -601,22 +609,12 @@ impl Cluster {
     }
 
     async fn pid_of_second(&self, service: Service) -> anyhow::Result<u32> {
-        self.seconds
-            .lock()
-            .await
-            .get(&service)
-            .and_then(|s| s.child.as_ref())
-            .and_then(Child::id)
+        running_pid(&*self.seconds.lock().await, service)
             .with_context(|| format!("no second {service} is running"))
     }
 
     async fn pid(&self, service: Service) -> anyhow::Result<u32> {
-        self.served
-            .lock()
-            .await
-            .get(&service)
-            .and_then(|s| s.child.as_ref())
-            .and_then(Child::id)
+        running_pid(&*self.served.lock().await, service)
             .with_context(|| format!("{service} is not running"))
     }
 

@@ -153,15 +153,19 @@ impl Stack {
     /// The audit entries the process logged since the last call: the JSON lines of its log
     /// with target `audit`.
     pub fn audit_entries(&self) -> Vec<serde_json::Value> {
-        let log = std::fs::read(&self.served.log_file).unwrap_or_default();
+        use std::io::{Read as _, Seek as _};
         let mut read = self.log_read.lock().unwrap();
+        // Only what was written since the last look: the log grows with every case.
+        let mut log = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(&self.served.log_file) {
+            let _ = file.seek(std::io::SeekFrom::Start(*read as u64));
+            let _ = file.read_to_end(&mut log);
+        }
         let Some(end) = log.iter().rposition(|b| *b == b'\n') else {
             return Vec::new();
         };
-        let Some(new) = log.get(*read..=end) else {
-            return Vec::new();
-        };
-        *read = end + 1;
+        let new = &log[..=end];
+        *read += end + 1;
         String::from_utf8_lossy(new)
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())

@@ -223,14 +223,20 @@ impl Recording {
 }
 
 /// A relay: its schema, checkpoint, stream and the events its route publishes.
-struct Relay {
-    schema: &'static str,
-    checkpoint: &'static str,
-    stream: &'static str,
-    published: String,
+#[derive(Debug)]
+pub struct Relay {
+    /// The service's schema, where its events and checkpoints are.
+    pub schema: &'static str,
+    /// The relay's row in `<schema>.checkpoints`.
+    pub checkpoint: &'static str,
+    /// The service name of its JetStream stream.
+    pub stream: &'static str,
+    /// A condition on `e`, a row of `<schema>.events`: the events this relay publishes.
+    pub published: String,
 }
 
-fn relays() -> Vec<Relay> {
+/// Every relay of the system: one per service, and the escalation feed's.
+pub fn relays() -> Vec<Relay> {
     let feed = escalation::feed::STREAM_TYPE;
     vec![
         Relay {

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use redress_reliability::checker::checkpoints;
 use redress_reliability::cluster::Cluster;
 use sqlx::{AssertSqlSafe, Connection as _};
 
@@ -14,17 +15,7 @@ pub const DRAIN_WITHIN: Duration = Duration::from_secs(30);
 /// the events and checkpoint tables; returns how long that took, in milliseconds (at most
 /// [`DRAIN_WITHIN`] and a little: past it the wait is given up and the figure tells).
 pub async fn drained(cluster: &Cluster) -> anyhow::Result<u64> {
-    let feed = escalation::feed::STREAM_TYPE;
-    let relays = [
-        ("complaints", "relay", "TRUE".to_owned()),
-        ("escalation", "relay", format!("e.stream_type <> '{feed}'")),
-        (
-            "escalation",
-            "relay.feed",
-            format!("e.stream_type = '{feed}'"),
-        ),
-        ("learning_reviews", "relay", "TRUE".to_owned()),
-    ];
+    let relays = checkpoints::relays();
     let started = Instant::now();
     let mut conn = sqlx::PgConnection::connect(&cluster.database_url()).await?;
     let healed_at: String = sqlx::query_scalar("SELECT now()::text")
@@ -32,15 +23,17 @@ pub async fn drained(cluster: &Cluster) -> anyhow::Result<u64> {
         .await?;
     loop {
         let mut behind = 0_i64;
-        for (schema, checkpoint, published) in &relays {
+        for relay in &relays {
             behind += sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
                 "SELECT count(*) FILTER (WHERE c.name IS NULL
                           OR (e.transaction_id, e.position) > (c.transaction_id, c.position))
                  FROM {schema}.events e
                  LEFT JOIN {schema}.checkpoints c ON c.name = $1
-                 WHERE e.recorded_at < $2::timestamptz AND {published}"
+                 WHERE e.recorded_at < $2::timestamptz AND {published}",
+                schema = relay.schema,
+                published = relay.published,
             )))
-            .bind(checkpoint)
+            .bind(relay.checkpoint)
             .bind(&healed_at)
             .fetch_one(&mut conn)
             .await?;
