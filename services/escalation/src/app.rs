@@ -226,7 +226,8 @@ async fn messaging(
         crate::policy::consumer_spec(namespace),
         ComplaintsPolicy,
     )
-    .await?;
+    .await?
+    .announcing_to(&context.store);
     Ok(Messaging {
         relay,
         feed_relay,

@@ -23,6 +23,7 @@ mod translate;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
+use platform::aggregate::Aggregate;
 use platform::consumer::ConsumerSpec;
 use platform::nats::{Namespace, event_subject_token, headers};
 use platform::projection::{Projection, ProjectionRunner};
@@ -38,6 +39,7 @@ use uuid::Uuid;
 pub use translate::{FeedMessage, translate};
 
 use crate::app::Context;
+use crate::domain::escalation::Escalation;
 
 /// The service name of the feed's JetStream stream: `FEED`, subjects `feed.>`.
 pub const STREAM: &str = "feed";
@@ -143,6 +145,15 @@ impl Projection for Translator {
 
     fn rebuildable(&self) -> bool {
         false
+    }
+
+    fn appends_events(&self) -> bool {
+        true
+    }
+
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[<Escalation as Aggregate>::STREAM_TYPE];
+        Some(READS)
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {

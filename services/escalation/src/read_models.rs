@@ -102,6 +102,11 @@ impl Projection for Escalations {
              ON escalation_recommendations (decision, escalation_id, recommendation_id);"
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[ComplaintRecord::STREAM_TYPE, Escalation::STREAM_TYPE];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         for recorded in events {
             let id = recorded.stream_id;

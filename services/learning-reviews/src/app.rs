@@ -226,14 +226,16 @@ async fn messaging(
         complaints::consumer_spec(namespace),
         ComplaintsLink,
     )
-    .await?;
+    .await?
+    .announcing_to(&context.store);
     let escalation = Consumer::create(
         pool,
         &js,
         escalation::consumer_spec(namespace),
         EscalationLink,
     )
-    .await?;
+    .await?
+    .announcing_to(&context.store);
     Ok(Messaging {
         relay,
         complaints: Arc::new(complaints),

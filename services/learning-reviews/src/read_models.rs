@@ -125,6 +125,15 @@ impl Projection for LearningReviews {
              ON recommendation_register (source, decision, case_id, recommendation_id);"
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[
+            IncidentNotification::STREAM_TYPE,
+            LearningReview::STREAM_TYPE,
+            RegisterEntry::STREAM_TYPE,
+        ];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         for recorded in events {
             let id = recorded.stream_id;

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use crate::event_store::EventStore;
 use crate::nats::headers;
 use crate::telemetry::{self, names};
 
@@ -188,6 +189,8 @@ pub struct Consumer<H> {
     consumer: jetstream::consumer::Consumer<pull::Config>,
     spec: ConsumerSpec,
     handler: H,
+    /// The store the handler appends to, whose tailers hear of each commit.
+    announce_to: Option<EventStore>,
 }
 
 impl<H: Handler> Consumer<H> {
@@ -207,6 +210,7 @@ impl<H: Handler> Consumer<H> {
             consumer,
             spec,
             handler,
+            announce_to: None,
         };
         // Every series exists from the start, so a rate or an alert sees 0 rather than nothing.
         for name in [
@@ -217,6 +221,15 @@ impl<H: Handler> Consumer<H> {
         }
         consumer.report_parked().await?;
         Ok(consumer)
+    }
+
+    /// Wakes `store`'s in-process tailers (its relays and read models) after every handled
+    /// message, for a handler that appends to it: they see its events at once instead of at
+    /// their next poll.
+    #[must_use]
+    pub fn announcing_to(mut self, store: &EventStore) -> Self {
+        self.announce_to = Some(store.clone());
+        self
     }
 
     /// Handles messages until `shutdown`.
@@ -376,6 +389,9 @@ impl<H: Handler> Consumer<H> {
         match self.handler.handle(&mut tx, &delivery).await {
             Ok(()) => {
                 tx.commit().await?;
+                if let Some(store) = &self.announce_to {
+                    store.committed_elsewhere();
+                }
                 self.settle(&message, AckKind::Ack).await;
                 self.count("handled");
                 Ok(Outcome::Handled)

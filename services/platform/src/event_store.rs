@@ -188,7 +188,21 @@ const MAX_ATTEMPTS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct EventStore {
     pool: PgPool,
-    appended: watch::Sender<u64>,
+    appended: watch::Sender<Committed>,
+}
+
+/// What in-process tailers (relays, projection runners) learn of this process's commits, so
+/// they wake at once instead of waiting for their next poll, and know when they have read
+/// everything this process committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The highest transaction id in which this process committed events through
+    /// [`EventStore::append`] or a [`UnitOfWork`].
+    pub transaction: u64,
+    /// How many commits have been announced whose transaction id is not known: events
+    /// appended inside another component's transaction (a policy consumer's, a translator's),
+    /// announced with [`EventStore::committed_elsewhere`].
+    pub untracked: u64,
 }
 
 #[derive(FromRow)]
@@ -240,7 +254,7 @@ ORDER BY i.version";
 impl EventStore {
     /// A store over a pool whose `search_path` is the service's schema.
     pub fn new(pool: PgPool) -> Self {
-        let (appended, _) = watch::channel(0);
+        let (appended, _) = watch::channel(Committed::default());
         EventStore { pool, appended }
     }
 
@@ -248,10 +262,25 @@ impl EventStore {
         &self.pool
     }
 
-    /// Ticks after every append this process commits, so in-process tailers wake at once
-    /// instead of waiting for their next poll.
-    pub fn appended(&self) -> watch::Receiver<u64> {
+    /// Changes after every append this process commits (see [`Committed`]).
+    pub fn appended(&self) -> watch::Receiver<Committed> {
         self.appended.subscribe()
+    }
+
+    /// Announces a commit of a transaction that may have appended events through
+    /// [`within`], whose id the caller does not know.
+    pub fn committed_elsewhere(&self) {
+        self.appended
+            .send_modify(|c| c.untracked = c.untracked.wrapping_add(1));
+    }
+
+    fn committed(&self, transaction: Option<u64>) {
+        match transaction {
+            Some(transaction) => self.appended.send_modify(|c| {
+                c.transaction = c.transaction.max(transaction);
+            }),
+            None => self.committed_elsewhere(),
+        }
     }
 
     /// Appends `events` to a stream in one transaction.
@@ -309,7 +338,7 @@ impl EventStore {
             "failpoint {AFTER_COMMIT_BEFORE_REPLY}"
         )
         .into()));
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.committed(appended.position().map(|p| p.transaction));
         metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.to_owned())
             .increment(appended.events.len() as u64);
         Ok(appended)
@@ -611,7 +640,9 @@ async fn load_from<'e, A: Aggregate>(
 /// concurrent writer wins the race the append fails with [`ExecuteError::Conflict`] (the
 /// transaction is then aborted and must be rolled back), and the caller retries it whole; a
 /// consumer does that by redelivering the message, whose inbox record keeps the effect single.
-/// In-process tailers are not woken early; they see these events on their next poll.
+/// In-process tailers are not woken early unless whoever commits the transaction calls
+/// [`EventStore::committed_elsewhere`] after the commit; otherwise they see these events on
+/// their next poll.
 pub mod within {
     use sqlx::PgConnection;
     use uuid::Uuid;
@@ -952,7 +983,12 @@ impl UnitOfWork<'_> {
             "failpoint {AFTER_COMMIT_BEFORE_REPLY}"
         )
         .into()));
-        self.store.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.store.committed(
+            answers
+                .iter()
+                .filter_map(|a| a.position().map(|p| p.transaction))
+                .max(),
+        );
         for (appended, (stream_type, ..)) in answers.iter().zip(&self.staged) {
             metrics::counter!(names::EVENTS_APPENDED_TOTAL, "stream_type" => stream_type.clone())
                 .increment(appended.events.len() as u64);

@@ -45,6 +45,19 @@ pub trait Projection: Send + Sync + 'static {
         true
     }
 
+    /// The stream types whose events this projection reads, or `None` for every event. The
+    /// runner hands `apply` only events of these types, and moves past a page holding none of
+    /// them without a transaction (saving that checkpoint later, see [`ProjectionRunner::run`]).
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
+    /// Whether `apply` appends events to the log (a translator does): after each commit the
+    /// runner then wakes the service's other tailers (its relays) at once.
+    fn appends_events(&self) -> bool {
+        false
+    }
+
     /// Applies events, in log order, inside the runner's transaction.
     fn apply(
         &self,
@@ -143,13 +156,30 @@ pub struct RebuildProgress {
 /// Keeps one projection up to date.
 #[derive(Debug)]
 pub struct ProjectionRunner<P> {
+    store: EventStore,
     pool: PgPool,
     schema: String,
     projection: Arc<P>,
     page_size: i64,
     idle_poll: Duration,
-    appended: watch::Receiver<u64>,
     applied: watch::Sender<Position>,
+}
+
+/// How long a runner may hold, unsaved, a checkpoint it moved past events it does not read;
+/// at most this much of the log is read again after a restart.
+const SAVE_SKIPPED_AFTER: Duration = Duration::from_millis(250);
+
+/// How often a running projection refreshes its lag gauge.
+const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a running projection stands: what its checkpoint row holds, and how far it has read.
+/// `reached` runs ahead of `saved` only over events the projection does not read.
+#[derive(Clone, Copy, Debug)]
+struct Progress {
+    saved: Position,
+    reached: Position,
+    /// When `reached` first ran ahead of `saved`.
+    unsaved_since: Option<Instant>,
 }
 
 impl<P: Projection> ProjectionRunner<P> {
@@ -161,12 +191,12 @@ impl<P: Projection> ProjectionRunner<P> {
         validate_schema_name(schema)?;
         let (applied, _) = watch::channel(Position::START);
         Ok(ProjectionRunner {
+            store: store.clone(),
             pool: store.pool().clone(),
             schema: schema.to_owned(),
             projection: Arc::new(projection),
             page_size: 500,
             idle_poll: Duration::from_millis(100),
-            appended: store.appended(),
             applied,
         })
     }
@@ -235,24 +265,42 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// Applies events as they are committed until `shutdown`.
     ///
+    /// A page holding no event of the projection's [`Projection::stream_types`] moves it on
+    /// without a transaction; that checkpoint is saved with the next page it applies, when
+    /// idle once [`SAVE_SKIPPED_AFTER`] has passed, or at shutdown.
+    ///
     /// # Errors
     /// Only when `init` fails; failures while running are logged and retried.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.init().await?;
-        let mut wakeup = Wakeup::new(Some(self.appended.clone()), self.idle_poll);
-        let mut checkpoint = *self.applied.borrow();
+        let mut wakeup = Wakeup::new(Some(self.store.appended()), self.idle_poll);
+        let start = *self.applied.borrow();
+        let mut progress = Progress {
+            saved: start,
+            reached: start,
+            unsaved_since: None,
+        };
+        let mut lag_reported: Option<Instant> = None;
         while !shutdown.is_cancelled() {
-            match self.step(checkpoint).await {
-                Ok(Step::Applied(next, _)) => {
-                    checkpoint = next;
+            // A page shorter than a full one read everything visible: then wait for the next
+            // commit rather than read again at once.
+            let caught_up = match self.step(progress).await {
+                Ok(Step::Applied(next, _, more)) => {
+                    progress = next;
                     wakeup.progressed();
+                    !more
                 }
-                Ok(Step::Moved(actual)) => checkpoint = actual,
-                Ok(Step::Idle) => {
-                    self.report_lag().await;
-                    if !wakeup.wait(&shutdown).await {
-                        break;
-                    }
+                Ok(Step::Idle(next)) => {
+                    progress = next;
+                    true
+                }
+                Ok(Step::Moved(actual)) => {
+                    progress = Progress {
+                        saved: actual,
+                        reached: actual,
+                        unsaved_since: None,
+                    };
+                    false
                 }
                 Err(error) => {
                     tracing::error!(
@@ -264,11 +312,30 @@ impl<P: Projection> ProjectionRunner<P> {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
-                    checkpoint = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name())
+                    let saved = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name())
                         .await
-                        .unwrap_or(checkpoint);
+                        .unwrap_or(progress.saved);
+                    progress = Progress {
+                        saved,
+                        reached: saved,
+                        unsaved_since: None,
+                    };
+                    false
+                }
+            };
+            if caught_up {
+                if lag_reported.is_none_or(|at| at.elapsed() >= LAG_REPORT_EVERY) {
+                    self.report_lag(progress.reached).await;
+                    lag_reported = Some(Instant::now());
+                }
+                if !wakeup.wait(&shutdown, progress.reached.transaction).await {
+                    break;
                 }
             }
+        }
+        if progress.reached != progress.saved {
+            // Best effort: what is not saved is read again, and skipped again, after a restart.
+            self.save(progress).await.ok();
         }
         Ok(())
     }
@@ -280,56 +347,106 @@ impl<P: Projection> ProjectionRunner<P> {
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         self.init().await?;
         let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
-        let mut checkpoint = *self.applied.borrow();
+        let start = *self.applied.borrow();
+        let mut progress = Progress {
+            saved: start,
+            reached: start,
+            unsaved_since: None,
+        };
         let mut applied = 0;
         loop {
             let ready = catch_up.ready(&self.pool).await?;
-            match self.step(checkpoint).await? {
-                Step::Applied(next, count) => {
-                    checkpoint = next;
+            match self.step(progress).await? {
+                Step::Applied(next, count, _) => {
+                    progress = next;
                     applied += count;
                 }
-                Step::Moved(actual) => checkpoint = actual,
-                Step::Idle if ready => return Ok(applied),
-                Step::Idle => catch_up.pause().await?,
+                Step::Moved(actual) => {
+                    progress = Progress {
+                        saved: actual,
+                        reached: actual,
+                        unsaved_since: None,
+                    };
+                }
+                Step::Idle(next) if ready => {
+                    if next.reached != next.saved {
+                        self.save(next).await?;
+                    }
+                    return Ok(applied);
+                }
+                Step::Idle(next) => {
+                    progress = next;
+                    catch_up.pause().await?;
+                }
             }
         }
     }
 
-    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), from = %from))]
-    async fn step(&self, from: Position) -> anyhow::Result<Step> {
-        let page = tail::read_after(&self.pool, from, self.page_size).await?;
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name(), from = %progress.reached))]
+    async fn step(&self, progress: Progress) -> anyhow::Result<Step> {
+        let page = tail::read_after(&self.pool, progress.reached, self.page_size).await?;
         let Some(last) = page.last().map(|e| e.position) else {
-            return Ok(Step::Idle);
+            let due = progress
+                .unsaved_since
+                .is_some_and(|since| since.elapsed() >= SAVE_SKIPPED_AFTER);
+            if due {
+                return match self.save(progress).await? {
+                    Some(moved) => Ok(Step::Moved(moved)),
+                    None => Ok(Step::Idle(Progress {
+                        saved: progress.reached,
+                        reached: progress.reached,
+                        unsaved_since: None,
+                    })),
+                };
+            }
+            return Ok(Step::Idle(progress));
         };
+        let more = i64::try_from(page.len()).is_ok_and(|n| n >= self.page_size);
+        let page: Vec<RecordedEvent> = match self.projection.stream_types() {
+            Some(types) => page
+                .into_iter()
+                .filter(|e| types.contains(&e.stream_type.as_str()))
+                .collect(),
+            None => page,
+        };
+        if page.is_empty() {
+            // Nothing here for this read model: move on, and save the checkpoint later.
+            self.applied.send_replace(last);
+            let skipped = Progress {
+                saved: progress.saved,
+                reached: last,
+                unsaved_since: progress.unsaved_since.or_else(|| Some(Instant::now())),
+            };
+            if skipped
+                .unsaved_since
+                .is_some_and(|since| since.elapsed() >= SAVE_SKIPPED_AFTER)
+            {
+                if let Some(moved) = self.save(skipped).await? {
+                    return Ok(Step::Moved(moved));
+                }
+                let saved = Progress {
+                    saved: last,
+                    reached: last,
+                    unsaved_since: None,
+                };
+                return Ok(Step::Applied(saved, 0, more));
+            }
+            return Ok(Step::Applied(skipped, 0, more));
+        }
         let mut tx = self.pool.begin().await?;
-        let (tx_id, sequence): (Xid8, i64) = sqlx::query_as(
-            "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
-        )
-        .bind(self.checkpoint_name())
-        .fetch_one(&mut *tx)
-        .await?;
-        let stored = Position {
-            transaction: tx_id.0,
-            sequence,
-        };
-        if stored != from {
-            // Another replica or a rebuild moved it: start again from there.
+        if let Some(moved) = self.lock_checkpoint(&mut tx, progress.saved).await? {
             tx.rollback().await?;
-            self.applied.send_replace(stored);
-            return Ok(Step::Moved(stored));
+            return Ok(Step::Moved(moved));
         }
         self.projection.apply(&mut tx, &page).await?;
         fail::fail_point!("projection::after_apply_before_commit", |_| Err(
             anyhow::anyhow!("failpoint projection::after_apply_before_commit")
         ));
-        sqlx::query("UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() WHERE name = $1")
-            .bind(self.checkpoint_name())
-            .bind(Xid8(last.transaction))
-            .bind(last.sequence)
-            .execute(&mut *tx)
-            .await?;
+        self.write_checkpoint(&mut tx, last).await?;
         tx.commit().await?;
+        if self.projection.appends_events() {
+            self.store.committed_elsewhere();
+        }
         self.applied.send_replace(last);
         // One short span per event in the trace of the command that wrote it, so a trace shows
         // when each read model caught up.
@@ -342,17 +459,73 @@ impl<P: Projection> ProjectionRunner<P> {
         }
         metrics::counter!(names::PROJECTION_EVENTS_APPLIED_TOTAL, "service" => self.schema.clone(), "projection" => self.projection.name())
             .increment(page.len() as u64);
-        Ok(Step::Applied(last, page.len()))
+        Ok(Step::Applied(
+            Progress {
+                saved: last,
+                reached: last,
+                unsaved_since: None,
+            },
+            page.len(),
+            more,
+        ))
     }
 
-    async fn report_lag(&self) {
-        let checkpoint = *self.applied.borrow();
+    /// Locks the checkpoint row; returns where it stands when that is not `expected` (another
+    /// replica or a rebuild moved it), having told `applied`.
+    async fn lock_checkpoint(
+        &self,
+        tx: &mut PgConnection,
+        expected: Position,
+    ) -> anyhow::Result<Option<Position>> {
+        let (tx_id, sequence): (Xid8, i64) = sqlx::query_as(
+            "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
+        )
+        .bind(self.checkpoint_name())
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored = Position {
+            transaction: tx_id.0,
+            sequence,
+        };
+        if stored == expected {
+            return Ok(None);
+        }
+        self.applied.send_replace(stored);
+        Ok(Some(stored))
+    }
+
+    async fn write_checkpoint(&self, tx: &mut PgConnection, to: Position) -> sqlx::Result<()> {
+        sqlx::query("UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() WHERE name = $1")
+            .bind(self.checkpoint_name())
+            .bind(Xid8(to.transaction))
+            .bind(to.sequence)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Saves a checkpoint moved past events the projection does not read. Returns where the
+    /// checkpoint stands instead when someone else moved it.
+    async fn save(&self, progress: Progress) -> anyhow::Result<Option<Position>> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(moved) = self.lock_checkpoint(&mut tx, progress.saved).await? {
+            tx.rollback().await?;
+            return Ok(Some(moved));
+        }
+        self.write_checkpoint(&mut tx, progress.reached).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn report_lag(&self, reached: Position) {
+        // Not prepared: a generic plan made while the table was small would scan it whole.
         let lag: Result<Option<f64>, _> = sqlx::query_scalar(
             "SELECT extract(epoch FROM now() - min(recorded_at))::float8
              FROM events WHERE (transaction_id, position) > ($1, $2)",
         )
-        .bind(Xid8(checkpoint.transaction))
-        .bind(checkpoint.sequence)
+        .bind(Xid8(reached.transaction))
+        .bind(reached.sequence)
+        .persistent(false)
         .fetch_one(&self.pool)
         .await;
         if let Ok(lag) = lag {
@@ -493,9 +666,13 @@ impl<P: Projection> ProjectionRunner<P> {
 }
 
 enum Step {
-    Applied(Position, usize),
+    /// Read a page and applied this many of its events; true when the page was full (more
+    /// may follow at once).
+    Applied(Progress, usize, bool),
+    /// Someone else moved the checkpoint to here.
     Moved(Position),
-    Idle,
+    /// Nothing to read.
+    Idle(Progress),
 }
 
 /// Waits until the projection `name` has applied `target`, for read-your-writes.

@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
@@ -30,6 +30,26 @@ use crate::nats::{Namespace, headers};
 use crate::pg::Xid8;
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
 use crate::telemetry::{self, names};
+
+/// How often an idle leader checks its lock connection and refreshes its backlog gauges.
+const LEAD_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a leader may hold, unsaved, a checkpoint it moved past events its route skips;
+/// at most this much of the log is read again by the next leader.
+const SAVE_SKIPPED_AFTER: Duration = Duration::from_millis(250);
+
+/// What one page of publishing did.
+#[derive(Clone, Copy, Debug)]
+struct Page {
+    /// The checkpoint: everything up to here is acknowledged or skipped.
+    acked: Position,
+    /// Events published and acknowledged (skipped ones are not counted).
+    published: usize,
+    /// Whether the page was full, so more may follow at once.
+    full: bool,
+    /// Whether `acked` was saved.
+    saved: bool,
+}
 
 /// Where one event goes.
 #[derive(Clone, Debug)]
@@ -118,7 +138,7 @@ pub struct Relay {
     pool: PgPool,
     js: jetstream::Context,
     config: RelayConfig,
-    appended: tokio::sync::watch::Receiver<u64>,
+    appended: tokio::sync::watch::Receiver<crate::event_store::Committed>,
 }
 
 impl Relay {
@@ -174,7 +194,11 @@ impl Relay {
             let mut published = 0;
             loop {
                 let ready = catch_up.ready(&self.pool).await?;
-                let (next, count) = self.publish_page(checkpoint).await?;
+                let Page {
+                    acked: next,
+                    published: count,
+                    ..
+                } = self.publish_page(checkpoint, true).await?;
                 let idle = next == checkpoint;
                 checkpoint = next;
                 published += count;
@@ -204,21 +228,45 @@ impl Relay {
         };
         tracing::info!(service = %self.config.service, relay = %self.config.name, "relay is leading");
         let mut checkpoint = self.checkpoint().await?;
+        // When the checkpoint first moved, unsaved, past events the route skips.
+        let mut unsaved_since: Option<Instant> = None;
         let result = async {
+            let mut checked: Option<Instant> = None;
             loop {
-                let (next, _) = self.publish_page(checkpoint).await?;
-                let progressed = next != checkpoint;
-                checkpoint = next;
+                let due = unsaved_since.is_some_and(|at| at.elapsed() >= SAVE_SKIPPED_AFTER);
+                let page = self.publish_page(checkpoint, due).await?;
+                let progressed = page.acked != checkpoint;
+                checkpoint = page.acked;
+                if page.saved {
+                    unsaved_since = None;
+                } else if progressed {
+                    unsaved_since.get_or_insert_with(Instant::now);
+                }
                 if progressed {
                     wakeup.progressed();
-                    continue;
+                    // A page shorter than a full one read everything visible.
+                    if page.full {
+                        continue;
+                    }
+                } else if due {
+                    save_checkpoint(&self.pool, &self.config.name, checkpoint).await?;
+                    unsaved_since = None;
                 }
-                self.report_backlog(checkpoint).await;
-                if !wakeup.wait(shutdown).await {
+                if checked.is_none_or(|at| at.elapsed() >= LEAD_CHECK_EVERY) {
+                    // A lost lock connection means another relay may lead now.
+                    sqlx::query("SELECT 1").execute(&mut lock).await?;
+                    self.report_backlog(checkpoint).await;
+                    checked = Some(Instant::now());
+                }
+                if !wakeup.wait(shutdown, checkpoint.transaction).await {
+                    if unsaved_since.is_some() {
+                        // Best effort: what is not saved is read again, and skipped again.
+                        save_checkpoint(&self.pool, &self.config.name, checkpoint)
+                            .await
+                            .ok();
+                    }
                     return anyhow::Ok(());
                 }
-                // A lost lock connection means another relay may lead now.
-                sqlx::query("SELECT 1").execute(&mut lock).await?;
             }
         }
         .await;
@@ -253,15 +301,22 @@ impl Relay {
         load_checkpoint(&self.pool, &self.config.name).await
     }
 
-    /// Publishes up to one page after `from`; returns the new checkpoint and how many events
-    /// were published and acknowledged (skipped ones move the checkpoint but are not counted). The checkpoint is saved before returning, also on failure.
+    /// Publishes up to one page after `from`. The checkpoint is saved before returning, also
+    /// on failure, when anything was published or `save_skipped` is true; a page of events the
+    /// route skips only moves the checkpoint in memory otherwise (see [`Page`]).
     #[tracing::instrument(skip_all, fields(service = %self.config.service, from = %from))]
-    async fn publish_page(&self, from: Position) -> anyhow::Result<(Position, usize)> {
+    async fn publish_page(&self, from: Position, save_skipped: bool) -> anyhow::Result<Page> {
         let limit = i64::try_from(self.config.max_in_flight * 4).unwrap_or(1024);
         let page = tail::read_after(&self.pool, from, limit).await?;
         if page.is_empty() {
-            return Ok((from, 0));
+            return Ok(Page {
+                acked: from,
+                published: 0,
+                full: false,
+                saved: false,
+            });
         }
+        let full = i64::try_from(page.len()).is_ok_and(|n| n >= limit);
         let mut in_flight: FuturesOrdered<InFlight<'_>> = FuturesOrdered::new();
         let mut acked = from;
         let mut count = 0;
@@ -309,14 +364,20 @@ impl Relay {
         fail::fail_point!("relay::after_ack_before_checkpoint", |_| Err(
             anyhow::anyhow!("failpoint relay::after_ack_before_checkpoint")
         ));
-        if acked != from {
+        let saved = acked != from && (count > 0 || save_skipped);
+        if saved {
             save_checkpoint(&self.pool, &self.config.name, acked).await?;
             metrics::counter!(names::RELAY_PUBLISHED_TOTAL, "service" => self.config.service.clone(), "relay" => self.config.name.clone())
                 .increment(count as u64);
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok((acked, count)),
+            None => Ok(Page {
+                acked,
+                published: count,
+                full,
+                saved,
+            }),
         }
     }
 
@@ -359,12 +420,14 @@ impl Relay {
     }
 
     async fn report_backlog(&self, checkpoint: Position) {
+        // Not prepared: a generic plan made while the table was small would scan it whole.
         let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
             "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8
              FROM events WHERE (transaction_id, position) > ($1, $2)",
         )
         .bind(Xid8(checkpoint.transaction))
         .bind(checkpoint.sequence)
+        .persistent(false)
         .fetch_one(&self.pool)
         .await;
         let (service, relay) = (self.config.service.clone(), self.config.name.clone());

@@ -282,40 +282,80 @@ pub async fn oldest_transaction<'e>(
     ))
 }
 
-/// Waits between polls of the log: wakes at once when this process appends, re-polls quickly
-/// while the horizon catches up, and backs off to `idle` when nothing happens.
+/// Waits between polls of the log. It wakes at once when this process commits events, and
+/// after a poll that found nothing it knows whether that is the end: when the reader has
+/// reached every transaction this process announced, it sleeps until the next announcement
+/// (or `idle`, for other processes' commits); when an announced commit is still hidden behind
+/// the horizon, or was announced without its transaction id, it re-polls quickly and backs off
+/// to `idle`.
 #[derive(Debug)]
 pub struct Wakeup {
-    appended: Option<tokio::sync::watch::Receiver<u64>>,
+    committed: Option<tokio::sync::watch::Receiver<crate::event_store::Committed>>,
     idle: std::time::Duration,
     next: std::time::Duration,
+    /// The untracked-commit count the reader has finished re-polling for.
+    untracked_done: u64,
 }
 
 const FIRST_REPOLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Wakeup {
     pub fn new(
-        appended: Option<tokio::sync::watch::Receiver<u64>>,
+        committed: Option<tokio::sync::watch::Receiver<crate::event_store::Committed>>,
         idle: std::time::Duration,
     ) -> Self {
+        let untracked_done = committed.as_ref().map_or(0, |rx| rx.borrow().untracked);
         Wakeup {
-            appended,
+            committed,
             idle,
             next: FIRST_REPOLL,
+            untracked_done,
         }
     }
 
-    /// Call after a page with events: the next wait starts short again.
+    /// The last poll found events: the next wait starts from a quick re-poll again.
     pub fn progressed(&mut self) {
         self.next = FIRST_REPOLL;
     }
 
-    /// Waits for an append, the next poll, or shutdown. Returns false on shutdown.
-    pub async fn wait(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> bool {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.idle);
-        let appended = async {
-            match &mut self.appended {
+    /// Waits after a poll that found nothing, having read up to transaction `reached`.
+    /// Returns false when `shutdown` fired.
+    pub async fn wait(
+        &mut self,
+        shutdown: &tokio_util::sync::CancellationToken,
+        reached: u64,
+    ) -> bool {
+        let (behind, fresh) = match &mut self.committed {
+            Some(rx) => {
+                let fresh = rx.has_changed().unwrap_or(false);
+                let committed = *rx.borrow_and_update();
+                let behind =
+                    committed.transaction > reached || committed.untracked != self.untracked_done;
+                (behind, fresh)
+            }
+            None => (true, false),
+        };
+        if behind && fresh {
+            // Committed since the last look, and not read yet: read now.
+            self.next = FIRST_REPOLL;
+            return !shutdown.is_cancelled();
+        }
+        let delay = if behind {
+            let delay = self.next;
+            self.next = (self.next * 2).min(self.idle);
+            if self.next == self.idle {
+                // Re-polled for long enough: an untracked commit's events were read (or are
+                // held by the horizon and come with the idle polls).
+                if let Some(rx) = &self.committed {
+                    self.untracked_done = rx.borrow().untracked;
+                }
+            }
+            delay
+        } else {
+            self.idle
+        };
+        let committed = async {
+            match &mut self.committed {
                 Some(rx) => {
                     if rx.changed().await.is_err() {
                         std::future::pending::<()>().await;
@@ -326,19 +366,13 @@ impl Wakeup {
         };
         tokio::select! {
             () = shutdown.cancelled() => return false,
-            () = appended => self.next = FIRST_REPOLL,
+            () = committed => self.next = FIRST_REPOLL,
             () = tokio::time::sleep(delay) => {}
         }
         true
     }
 }
 
-/// Remembers the moment a catch-up starts, so a reader can tell when everything committed
-/// before that moment has been read.
-///
-/// Call [`CatchUp::ready`] *before* reading a page: if the horizon had already passed the target
-/// when the page was read and the page was empty, nothing committed before the start is left.
-/// (Checking after an empty read would race: the horizon may pass between the two.)
 #[derive(Clone, Copy, Debug)]
 pub struct CatchUp {
     target: u64,

@@ -284,13 +284,15 @@ impl EscalationPolicyConsumer {
         namespace: &Namespace,
     ) -> anyhow::Result<Self> {
         platform::nats::ensure_stream(&js, &StreamSpec::for_service(namespace, SOURCE)).await?;
+        let store = context.store.clone();
         let consumer = Consumer::create(
-            context.store.pool().clone(),
+            store.pool().clone(),
             &js,
             consumer_spec(namespace),
             EscalationPolicy::new(context),
         )
-        .await?;
+        .await?
+        .announcing_to(&store);
         Ok(EscalationPolicyConsumer {
             consumer: Arc::new(consumer),
         })

@@ -226,13 +226,15 @@ impl LearningReviewsPolicyConsumer {
         namespace: &Namespace,
     ) -> anyhow::Result<Self> {
         platform::nats::ensure_stream(&js, &StreamSpec::for_service(namespace, SOURCE)).await?;
+        let store = context.store.clone();
         let consumer = Consumer::create(
-            context.store.pool().clone(),
+            store.pool().clone(),
             &js,
             consumer_spec(namespace),
             LearningReviewsPolicy::new(context),
         )
-        .await?;
+        .await?
+        .announcing_to(&store);
         Ok(LearningReviewsPolicyConsumer {
             consumer: Arc::new(consumer),
         })

@@ -151,6 +151,11 @@ impl Projection for Complaints {
          CREATE INDEX complaints_by_status ON complaints (status, complaint_id);"
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[FormalComplaint::STREAM_TYPE, DataSubject::STREAM_TYPE];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         batch::complaints(conn, &complaint_events(events)?).await?;
         batch::erasures(conn, &forgotten_records(events)?).await
@@ -190,6 +195,11 @@ impl Projection for Deadlines {
              reopened_at                 timestamptz,
              closed_at                   timestamptz
          );"
+    }
+
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[FormalComplaint::STREAM_TYPE];
+        Some(READS)
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
@@ -232,6 +242,11 @@ impl Projection for Samples {
          );
          CREATE INDEX closed_complaint_samples_sampled ON closed_complaint_samples (sample_id)
              WHERE sampled AND closed_at IS NOT NULL;"
+    }
+
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[FormalComplaint::STREAM_TYPE];
+        Some(READS)
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {

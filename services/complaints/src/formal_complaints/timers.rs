@@ -95,6 +95,11 @@ impl Projection for ComplaintTimers {
         CREATE_TABLES.as_str()
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[FormalComplaint::STREAM_TYPE];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         for recorded in events {
             if recorded.stream_type != FormalComplaint::STREAM_TYPE {

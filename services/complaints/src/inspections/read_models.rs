@@ -147,6 +147,11 @@ impl Projection for InspectionsProjection {
         CREATE
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[InspectionCase::STREAM_TYPE, Concern::STREAM_TYPE];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         for event in events {
             let decode_failed = || {

@@ -75,6 +75,11 @@ impl Projection for TimerProjection {
         SQL.as_str()
     }
 
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        const READS: &[&str] = &[InspectionCase::STREAM_TYPE];
+        Some(READS)
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
         use inspection::Event as E;
         for event in events {

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -110,6 +111,61 @@ struct Claims {
     role: String,
     #[serde(default)]
     provider: Option<String>,
+    /// Read again only to know how long a verified token may be remembered.
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+}
+
+/// How many verified tokens an [`Authenticator`] remembers; past this it forgets them all.
+const VERIFIED_CAPACITY: usize = 4096;
+
+/// A token whose signature and claims were verified, with the times that bound its use.
+#[derive(Clone, Debug)]
+struct Verified {
+    principal: Principal,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+/// Tokens already verified, by their exact bytes. A client sends the same token with every
+/// call until it expires, and checking an Ed25519 signature costs far more than the rest of a
+/// request's authentication; the same bytes verified with the same keys verify again, so only
+/// the times are checked anew. Only tokens that passed every check are remembered.
+#[derive(Debug, Default)]
+struct VerifiedTokens(Mutex<HashMap<Box<[u8]>, Verified>>);
+
+impl VerifiedTokens {
+    fn get(&self, token: &[u8], now: u64, leeway: u64) -> Option<Principal> {
+        let tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let verified = tokens.get(token)?;
+        let live = verified.exp.saturating_add(leeway) >= now
+            && verified
+                .nbf
+                .is_none_or(|nbf| nbf <= now.saturating_add(leeway));
+        live.then(|| verified.principal.clone())
+    }
+
+    fn insert(&self, token: &[u8], verified: Verified) {
+        let mut tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.len() >= VERIFIED_CAPACITY {
+            tokens.clear();
+        }
+        tokens.insert(token.into(), verified);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Verifies bearer tokens: EdDSA only, `kid`-selected key, `exp` required, `nbf` honoured,
@@ -118,6 +174,7 @@ struct Claims {
 pub struct Authenticator {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    verified: Arc<VerifiedTokens>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -176,7 +233,11 @@ impl Authenticator {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = Self::DEFAULT_LEEWAY.as_secs();
-        Ok(Self { keys, validation })
+        Ok(Self {
+            keys,
+            validation,
+            verified: Arc::default(),
+        })
     }
 
     /// Replaces the clock leeway (default [`Self::DEFAULT_LEEWAY`]); whole seconds count.
@@ -216,6 +277,10 @@ impl Authenticator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge(token.len()));
         }
+        let now = unix_now();
+        if let Some(principal) = self.verified.get(token, now, self.validation.leeway) {
+            return Ok(principal);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(AuthError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Algorithm(header.alg));
@@ -242,10 +307,27 @@ impl Authenticator {
             (false, Some(_)) => return Err(AuthError::UnexpectedProvider(role)),
             _ => {}
         }
-        Ok(Principal {
+        let principal = Principal {
             subject: claims.sub,
             role,
             provider,
-        })
+        };
+        if let Some(exp) = claims.exp.as_ref().and_then(serde_json::Value::as_u64) {
+            let nbf = match &claims.nbf {
+                None => Some(None),
+                Some(nbf) => nbf.as_u64().map(Some),
+            };
+            if let Some(nbf) = nbf {
+                self.verified.insert(
+                    token,
+                    Verified {
+                        principal: principal.clone(),
+                        exp,
+                        nbf,
+                    },
+                );
+            }
+        }
+        Ok(principal)
     }
 }

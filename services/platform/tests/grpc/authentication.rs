@@ -423,6 +423,54 @@ fn a_provider_representative_is_authenticated_with_their_provider() {
 }
 
 #[test]
+fn a_remembered_token_is_refused_once_it_expires() {
+    // Arrange: verified once, so the authenticator remembers it.
+    let keys = helpers::keys();
+    let authenticator = helpers::authenticator_for(&[(KID, &keys)]).with_leeway(Duration::ZERO);
+    let issuer = helpers::issuer_for(&keys, KID);
+    let token = issuer
+        .issue("user-7", Role::Operator, None, Duration::from_secs(1))
+        .expect("issue");
+    authenticator
+        .verify(token.as_bytes())
+        .expect("A token inside its lifetime.");
+    // Act: past its exp (whole seconds, so up to two later).
+    std::thread::sleep(Duration::from_millis(2_100));
+    let result = authenticator.verify(token.as_bytes());
+    // Assert
+    assert!(
+        matches!(&result, Err(reason) if invalid(reason) == &ErrorKind::ExpiredSignature),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_token_differing_from_a_remembered_one_in_its_signature_is_refused() {
+    // Arrange
+    let keys = helpers::keys();
+    let authenticator = helpers::authenticator_for(&[(KID, &keys)]);
+    let issuer = helpers::issuer_for(&keys, KID);
+    let token = issuer
+        .issue("user-7", Role::Operator, None, Duration::from_secs(60))
+        .expect("issue");
+    authenticator
+        .verify(token.as_bytes())
+        .expect("A valid token.");
+    let [header, payload, signature] = segments(&token);
+    let mut bytes = signature.as_bytes().to_vec();
+    bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
+    let tampered = format!(
+        "{header}.{payload}.{}",
+        String::from_utf8(bytes).expect("ascii")
+    );
+    // Act
+    let result = authenticator.verify(tampered.as_bytes());
+    // Assert
+    assert!(matches!(result, Err(AuthError::Invalid(_))), "{result:?}");
+    assert!(authenticator.verify(token.as_bytes()).is_ok());
+}
+
+#[test]
 fn an_authenticator_without_keys_is_refused() {
     let result = Authenticator::new(ISSUER, AUDIENCE, Vec::<(String, String)>::new());
     assert!(matches!(result, Err(KeyError::NoKeys)), "{result:?}");

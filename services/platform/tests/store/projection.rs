@@ -284,3 +284,137 @@ async fn a_projection_with_durable_output_refuses_a_rebuild_and_a_new_version() 
     assert!(start.to_string().contains("cannot be rebuilt"), "{start}");
     assert_eq!(first.run_once().await.unwrap(), 0, "nothing was replayed");
 }
+
+/// Reads only `audit_trail` streams, recording each event it is given.
+#[derive(Clone, Copy, Debug)]
+struct AuditOnly;
+
+impl Projection for AuditOnly {
+    fn name(&self) -> &'static str {
+        "audit_only"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_only"]
+    }
+
+    fn create_tables(&self) -> &'static str {
+        "CREATE TABLE audit_only (event_id uuid PRIMARY KEY, stream_type text NOT NULL)"
+    }
+
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["audit_trail"])
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        for e in events {
+            sqlx::query("INSERT INTO audit_only (event_id, stream_type) VALUES ($1, $2)")
+                .bind(e.event_id)
+                .bind(&e.stream_type)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends one event to a new stream of `stream_type`; returns its id and position.
+async fn append_one_of(
+    store: &platform::event_store::EventStore,
+    stream_type: &str,
+) -> (Uuid, Position) {
+    let appended = store
+        .append(
+            stream_type,
+            Uuid::now_v7(),
+            platform::event_store::ExpectedVersion::NoStream,
+            &[crate::helpers::opened("x")],
+            &crate::helpers::metadata(),
+            None,
+        )
+        .await
+        .unwrap();
+    (appended.events[0].event_id, appended.position().unwrap())
+}
+
+async fn audit_rows(pool: &sqlx::PgPool) -> Vec<(Uuid, String)> {
+    sqlx::query_as("SELECT event_id, stream_type FROM audit_only ORDER BY event_id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_projection_is_given_only_the_stream_types_it_reads_and_its_checkpoint_passes_the_rest() {
+    // Given: ledger events around two audit events.
+    let s = store().await;
+    append_streams(&s.store, 3).await;
+    let (first, _) = append_one_of(&s.store, "audit_trail").await;
+    append_streams(&s.store, 2).await;
+    let (second, _) = append_one_of(&s.store, "audit_trail").await;
+    let (_, last) = append_one_of(&s.store, "ledger").await;
+    crate::helpers::wait_until_readable(&s.store, 7).await;
+    // When
+    let runner = ProjectionRunner::new(&s.store, SCHEMA, AuditOnly).unwrap();
+    let applied = runner.run_once().await.unwrap();
+    // Then: only the audit events were applied, and the saved checkpoint is past the ledger
+    // event after them.
+    let mut expected = vec![
+        (first, "audit_trail".to_owned()),
+        (second, "audit_trail".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(applied, 2);
+    assert_eq!(audit_rows(s.store.pool()).await, expected);
+    let saved = wait_for_position(s.store.pool(), "audit_only", None, last, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(saved, "run_once saves the checkpoint past skipped events");
+}
+
+#[tokio::test]
+async fn a_running_projection_saves_a_checkpoint_moved_only_past_events_it_does_not_read() {
+    // Given: a running projection that has applied one audit event.
+    let s = store().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = {
+        let (runner, shutdown) = (
+            ProjectionRunner::new(&s.store, SCHEMA, AuditOnly).unwrap(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { runner.run(shutdown).await })
+    };
+    let (_, audit) = append_one_of(&s.store, "audit_trail").await;
+    assert!(
+        wait_for_position(
+            s.store.pool(),
+            "audit_only",
+            None,
+            audit,
+            Duration::from_secs(10)
+        )
+        .await
+        .unwrap()
+    );
+    // When: only events it does not read follow.
+    append_streams(&s.store, 4).await;
+    let (_, last) = append_one_of(&s.store, "ledger").await;
+    // Then: the checkpoint row (what another process or a restart sees) passes them too.
+    let saved = wait_for_position(
+        s.store.pool(),
+        "audit_only",
+        None,
+        last,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert!(saved);
+    assert_eq!(audit_rows(s.store.pool()).await.len(), 1);
+}
