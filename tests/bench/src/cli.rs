@@ -10,8 +10,13 @@ pub(crate) enum Part {
     Projection,
     /// W1: a real command end to end over gRPC.
     W1,
+    /// W3: commit to visible in a read model over gRPC, at half of W1's peak.
+    W3,
     /// W6: the gRPC stack with no work behind it.
     W6,
+    /// W7: the relay's throughput from commit to JetStream acknowledgement (`relay` runs it too,
+    /// with the relay's latency).
+    W7,
 }
 
 #[derive(Debug, clap::Parser)]
@@ -58,6 +63,10 @@ pub(crate) struct Args {
     /// Appends per second while measuring commit-to-visible latency of the projection.
     #[arg(long, default_value_t = 1000)]
     projection_rate: u64,
+    /// Commands per second of W3 [default: half of W1's peak in this run; without W1, half of a
+    /// short c=32 burst measured first].
+    #[arg(long)]
+    w3_rate: Option<u64>,
     /// Writer counts of the append benchmark, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
@@ -80,6 +89,8 @@ pub(crate) struct Settings {
     pub(crate) relay_rate: u64,
     pub(crate) rebuild_events: u64,
     pub(crate) projection_rate: u64,
+    /// W3's command rate when given; otherwise derived in the run.
+    pub(crate) w3_rate: Option<u64>,
     pub(crate) concurrency: Vec<usize>,
 }
 
@@ -107,6 +118,7 @@ impl Settings {
                 .unwrap_or(if q { 20_000 } else { 1_000_000 })
                 .max(1),
             projection_rate: args.projection_rate.max(1),
+            w3_rate: args.w3_rate.map(|r| r.max(1)),
             concurrency: args.concurrency.into_iter().map(|c| c.max(1)).collect(),
         }
     }

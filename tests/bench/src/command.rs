@@ -67,8 +67,9 @@ impl Side {
 
 type Samples = BTreeMap<(usize, Side), Vec<Summary>>;
 
-/// Runs W1's rounds, then prints the medians and ratio lines.
-pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+/// Runs W1's rounds, then prints the medians and ratio lines. Returns the project's peak: the
+/// highest of its median throughputs over the concurrencies (W3 loads the service at half of it).
+pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Option<f64>> {
     let s = &ctx.settings;
     let nats = NatsServer::start().await?;
     log!("w1: nats-server at {}", nats.url());
@@ -112,7 +113,20 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     ratios(ctx, &samples);
     drop(client);
     drop(nats);
-    Ok(())
+    Ok(peak(&samples))
+}
+
+/// The highest median throughput of the project over the concurrencies.
+fn peak(samples: &Samples) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|((_, side), _)| *side == Side::Project)
+        .map(|(_, runs)| {
+            let throughput: Vec<f64> = runs.iter().map(Summary::throughput).collect();
+            crate::report::median(&throughput)
+        })
+        .filter(|t| t.is_finite())
+        .reduce(f64::max)
 }
 
 fn ratios(ctx: &Ctx, samples: &Samples) {
@@ -232,7 +246,7 @@ async fn project(
 
 /// A `RecordInspectionNotified` whose encoding is exactly [`PAYLOAD_BYTES`] long once its
 /// `request_id` and `inspection_id` hold UUIDs: on site a week from now, notified an hour ago.
-fn notified_request() -> anyhow::Result<complaints::RecordInspectionNotifiedRequest> {
+pub(crate) fn notified_request() -> anyhow::Result<complaints::RecordInspectionNotifiedRequest> {
     let now = Timestamp::now();
     let mut request = complaints::RecordInspectionNotifiedRequest {
         request_id: Uuid::nil().to_string(),
@@ -272,7 +286,7 @@ fn notified_request() -> anyhow::Result<complaints::RecordInspectionNotifiedRequ
     Ok(request)
 }
 
-async fn count_events(pool: &PgPool) -> anyhow::Result<i64> {
+pub(crate) async fn count_events(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await?)
@@ -280,7 +294,7 @@ async fn count_events(pool: &PgPool) -> anyhow::Result<i64> {
 
 /// Waits until every reader of the log (the relay and each read model) has passed its last
 /// event; returns how long that took in ms, or `None` after [`SETTLE_TIMEOUT`].
-async fn settle(pool: &PgPool) -> anyhow::Result<Option<u64>> {
+pub(crate) async fn settle(pool: &PgPool) -> anyhow::Result<Option<u64>> {
     let started = Instant::now();
     loop {
         let behind: i64 = sqlx::query_scalar(

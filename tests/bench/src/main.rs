@@ -14,6 +14,7 @@ mod cli;
 mod command;
 mod db;
 mod echo;
+mod lag;
 mod load;
 mod overhead;
 mod projection;

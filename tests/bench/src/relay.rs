@@ -1,25 +1,32 @@
-//! Part 2: the relay.
+//! Part 2: the relay. W7 is its throughput.
 //!
-//! * Throughput: N events already stored, then `Relay::run_once()` publishes them all to a fresh
-//!   stream (file, R1, `sync_interval: always`) and waits for every acknowledgement; events/s.
-//!   Peer `peer:jetstream_raw_async`: the same payload published raw (no headers, no message id)
-//!   with the same 256 in flight to the same kind of stream.
-//! * Latency: appends at a fixed rate while `Relay::run()` is running; an ordered JetStream
-//!   consumer on the stream reports when each event is stored, and the latency is from the
-//!   append call returning to the message arriving.
+//! * W7 (`w7_relay`, `--only w7`; `--only relay` runs it too): events per second from commit
+//!   to JetStream acknowledgement. N events already committed, then `Relay::run_once()`
+//!   publishes them all to a fresh stream (file, R1, the server's `sync_interval: always`) and
+//!   waits for every acknowledgement and its checkpoint; timed from the call to its return.
+//!   Next to it, in the same rounds, the same number of 500-byte messages published raw with
+//!   the relay's own window in flight (`RelayConfig::max_in_flight`, read from the config, not
+//!   copied) to the same kind of stream:
+//!   `peer:jetstream_raw_async` with no headers and no message id, and
+//!   `peer:jetstream_raw_async_headers` with exactly the relay's headers
+//!   (`platform::relay::event_headers` of an event like the stored ones) and `Nats-Msg-Id`, so
+//!   JetStream de-duplicates as it does for the relay.
+//! * Latency (`relay_latency`, `--only relay`): appends at a fixed rate while `Relay::run()` is
+//!   running; an ordered JetStream consumer on the stream reports when each event is stored, and
+//!   the latency is from the append call returning to the message arriving.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer};
-use bytes::Bytes;
+use async_nats::jetstream::{self, consumer, message::PublishMessage};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use platform::event_store::EventStore;
 use platform::migrate;
 use platform::nats::{Namespace, StreamSpec, ensure_stream};
 use platform::relay::{Relay, RelayConfig};
+use platform::tail::{Metadata, Position, RecordedEvent};
 use platform::testing::NatsServer;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -34,90 +41,127 @@ use crate::workload;
 
 /// The service name in the bench's stream and subject names.
 pub(crate) const SERVICE: &str = "bench";
+const W7: &str = "w7_relay";
 const PEER: &str = "peer:jetstream_raw_async";
-/// The relay's default `max_in_flight`, and the peer's window.
-const IN_FLIGHT: usize = 256;
+const PEER_HEADERS: &str = "peer:jetstream_raw_async_headers";
 /// Pool of the latency run: appenders, relay reads and checkpoints.
 const LATENCY_POOL: u32 = 8;
 
-pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
+/// The relay's window: publishes it keeps awaiting acknowledgement at once, by default.
+fn relay_window() -> usize {
+    RelayConfig::new(SERVICE, Namespace::root()).max_in_flight
+}
+
+/// One side of a W7 round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Relay,
+    Raw,
+    RawWithHeaders,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Relay => PROJECT,
+            Side::Raw => PEER,
+            Side::RawWithHeaders => PEER_HEADERS,
+        }
+    }
+}
+
+/// W7, then with `latency` the relay's latency.
+pub(crate) async fn run(ctx: &Ctx, latency: bool) -> anyhow::Result<()> {
     let s = &ctx.settings;
     let nats = NatsServer::start().await?;
     log!("relay: nats-server at {}", nats.url());
     let client = platform::nats::connect(nats.url(), "redress-bench").await?;
     let js = jetstream::new(client.clone());
-    let payload: Bytes = workload::opened_event()?.payload.into();
     let n = s.relay_events;
+    let window = relay_window();
 
     // JetStream warm-up: the plan publishes before measuring, so the first run does not pay
     // for a cold store directory.
     let warm = n.min(100_000);
     log!("relay: JetStream warm-up, {warm} raw publishes");
-    raw_publish(&js, "warm", &payload, warm).await?;
+    raw_publish(&js, "warm", warm, window, false).await?;
 
-    let mut project = Vec::new();
-    let mut peer = Vec::new();
+    let mut runs: Vec<(Side, Summary)> = Vec::new();
     for round in 1..=s.rounds {
-        let order = crate::run::project_first(round);
-        for is_project in order {
-            if is_project {
-                let summary = relay_once(ctx, &js, round, n).await?;
-                ctx.reporter.sample(
-                    "relay_throughput",
-                    PROJECT,
-                    IN_FLIGHT,
-                    round,
-                    Duration::ZERO,
-                    &summary,
-                );
-                project.push(summary);
-            } else {
-                let summary = raw_publish(&js, &format!("raw{round}"), &payload, n).await?;
-                ctx.reporter.sample(
-                    "relay_throughput",
-                    PEER,
-                    IN_FLIGHT,
-                    round,
-                    Duration::ZERO,
-                    &summary,
-                );
-                peer.push(summary);
-            }
+        let mut order = [Side::Relay, Side::Raw, Side::RawWithHeaders];
+        if !crate::run::project_first(round)[0] {
+            order.reverse();
+        }
+        for side in order {
+            let summary = match side {
+                Side::Relay => relay_once(ctx, &js, round, n).await?,
+                Side::Raw => raw_publish(&js, &format!("raw{round}"), n, window, false).await?,
+                Side::RawWithHeaders => {
+                    raw_publish(&js, &format!("rawh{round}"), n, window, true).await?
+                }
+            };
+            ctx.reporter
+                .sample(W7, side.name(), window, round, Duration::ZERO, &summary);
+            runs.push((side, summary));
         }
     }
-    ctx.reporter
-        .median("relay_throughput", PROJECT, IN_FLIGHT, &project);
-    ctx.reporter
-        .median("relay_throughput", PEER, IN_FLIGHT, &peer);
+    let of = |side: Side| -> Vec<Summary> {
+        runs.iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, summary)| summary.clone())
+            .collect()
+    };
+    let (project, raw, headers) = (of(Side::Relay), of(Side::Raw), of(Side::RawWithHeaders));
+    for (side, samples) in [
+        (Side::Relay, &project),
+        (Side::Raw, &raw),
+        (Side::RawWithHeaders, &headers),
+    ] {
+        ctx.reporter.median(W7, side.name(), window, samples);
+    }
+    let per_round = |peer: &[Summary]| -> Vec<f64> {
+        project
+            .iter()
+            .zip(peer)
+            .map(|(a, b)| a.throughput() / b.throughput())
+            .collect()
+    };
     ctx.reporter.ratio(&Ratio {
-        name: "relay_throughput_vs_raw_publish".to_owned(),
-        bench: "relay_throughput",
-        concurrency: Some(IN_FLIGHT),
+        name: "w7_relay_vs_raw_publish".to_owned(),
+        bench: W7,
+        concurrency: Some(window),
         numerator: PROJECT,
         denominator: Some(PEER),
-        per_round: project
-            .iter()
-            .zip(&peer)
-            .map(|(a, b)| a.throughput() / b.throughput())
-            .collect(),
-        target: Some((Target::AtLeast(0.50, ">=0.50"), Enforced::Informational)),
+        per_round: per_round(&raw),
+        target: Some((Target::AtLeast(0.8, ">=0.8"), Enforced::Yes)),
+    });
+    ctx.reporter.ratio(&Ratio {
+        name: "w7_relay_vs_raw_publish_with_headers".to_owned(),
+        bench: W7,
+        concurrency: Some(window),
+        numerator: PROJECT,
+        denominator: Some(PEER_HEADERS),
+        per_round: per_round(&headers),
+        target: Some((Target::AtLeast(0.8, ">=0.8"), Enforced::Informational)),
     });
 
-    let mut latency = Vec::new();
-    for round in 1..=s.rounds {
-        let summary = relay_latency(ctx, &js, round).await?;
-        ctx.reporter.sample(
-            "relay_latency",
-            PROJECT,
-            LATENCY_POOL as usize,
-            round,
-            s.run_warmup,
-            &summary,
-        );
-        latency.push(summary);
+    if latency {
+        let mut latencies = Vec::new();
+        for round in 1..=s.rounds {
+            let summary = relay_latency(ctx, &js, round).await?;
+            ctx.reporter.sample(
+                "relay_latency",
+                PROJECT,
+                LATENCY_POOL as usize,
+                round,
+                s.run_warmup,
+                &summary,
+            );
+            latencies.push(summary);
+        }
+        ctx.reporter
+            .median("relay_latency", PROJECT, LATENCY_POOL as usize, &latencies);
     }
-    ctx.reporter
-        .median("relay_latency", PROJECT, LATENCY_POOL as usize, &latency);
     drop(client);
     drop(nats);
     Ok(())
@@ -168,7 +212,9 @@ async fn relay_once(
     let (ns, stream) = fresh_stream(js, &format!("relay{round}")).await?;
     ctx.db.checkpoint().await;
     let store = EventStore::new(pool.clone());
-    let relay = Relay::new(&store, js.clone(), RelayConfig::new(SERVICE, ns));
+    let config = RelayConfig::new(SERVICE, ns);
+    let window = config.max_in_flight;
+    let relay = Relay::new(&store, js.clone(), config);
     log!("relay project round {round}: run_once");
     let started = Instant::now();
     let published = relay.run_once().await?;
@@ -186,31 +232,84 @@ async fn relay_once(
         errors: 0,
         elapsed,
         latency: None,
-        extra: vec![("events", json!(n)), ("stored", json!(stored))],
+        extra: vec![
+            ("events", json!(n)),
+            ("stored", json!(stored)),
+            ("in_flight", json!(window)),
+        ],
     })
 }
 
-/// Publishes `n` messages of `payload` to a fresh stream with [`IN_FLIGHT`] awaiting
-/// acknowledgement, one subject per message as the relay does; deletes the stream after.
+/// A stored-looking copy of `event` with fresh ids at `sequence`, as the relay reads one.
+fn recorded(event: &RecordedEvent, sequence: i64) -> RecordedEvent {
+    RecordedEvent {
+        position: Position {
+            transaction: event.position.transaction,
+            sequence,
+        },
+        event_id: Uuid::now_v7(),
+        stream_id: Uuid::new_v4(),
+        recorded_at: jiff::Timestamp::now(),
+        metadata: Metadata {
+            correlation_id: Uuid::new_v4(),
+            ..event.metadata.clone()
+        },
+        ..event.clone()
+    }
+}
+
+/// Publishes `n` 500-byte messages to a fresh stream with `window` awaiting acknowledgement,
+/// one subject per message as the relay does; with `headers`, each carries the relay's headers
+/// and `Nats-Msg-Id`, built per message as the relay builds them. Deletes the stream after.
 async fn raw_publish(
     js: &jetstream::Context,
     prefix: &str,
-    payload: &Bytes,
     n: u64,
+    window: usize,
+    headers: bool,
 ) -> anyhow::Result<Summary> {
     let (ns, stream) = fresh_stream(js, prefix).await?;
-    let event_type = workload::opened_type();
+    let opened = workload::opened_event()?;
+    let template = RecordedEvent {
+        position: Position {
+            transaction: 1_000,
+            sequence: 0,
+        },
+        event_id: Uuid::nil(),
+        stream_type: workload::STREAM_TYPE.to_owned(),
+        stream_id: Uuid::nil(),
+        version: 1,
+        event_type: workload::opened_type().to_owned(),
+        payload: opened.payload,
+        recorded_at: jiff::Timestamp::now(),
+        metadata: Metadata {
+            actor: "bench".to_owned(),
+            ..Metadata::default()
+        },
+    };
+    let payload = bytes::Bytes::from(template.payload.clone());
     let started = Instant::now();
     let mut in_flight = FuturesOrdered::new();
     let mut acked: u64 = 0;
-    for _ in 0..n {
-        while in_flight.len() >= IN_FLIGHT {
+    for i in 0..n {
+        while in_flight.len() >= window {
             next_ack(&mut in_flight).await?;
             acked += 1;
         }
-        let subject = ns.event_subject(SERVICE, event_type, &Uuid::new_v4());
+        let (subject, message) = if headers {
+            let event = recorded(&template, i64::try_from(i)? + 1);
+            let message = PublishMessage::build()
+                .payload(event.payload.clone().into())
+                .headers(platform::relay::event_headers(&event, SERVICE))
+                .message_id(event.event_id.to_string());
+            let subject = ns.event_subject(SERVICE, &event.event_type, &event.stream_id);
+            (subject, message)
+        } else {
+            let subject = ns.event_subject(SERVICE, &template.event_type, &Uuid::new_v4());
+            (subject, PublishMessage::build().payload(payload.clone()))
+        };
         let ack = js
-            .publish(subject, payload.clone())
+            .send_publish(subject, message)
             .await
             .map_err(|e| anyhow::anyhow!("publish failed: {e}"))?;
         in_flight.push_back(async move { ack.await });
@@ -231,7 +330,12 @@ async fn raw_publish(
         errors: 0,
         elapsed,
         latency: None,
-        extra: vec![("events", json!(n)), ("stored", json!(stored))],
+        extra: vec![
+            ("events", json!(n)),
+            ("stored", json!(stored)),
+            ("in_flight", json!(window)),
+            ("headers", json!(headers)),
+        ],
     })
 }
 

@@ -83,8 +83,9 @@ async fn run_parts(ctx: &Ctx) -> Vec<&'static str> {
         log!("append part failed: {e:#}");
         failed.push("append");
     }
-    if ctx.settings.runs(Part::Relay)
-        && let Err(e) = crate::relay::run(ctx).await
+    // W7 is the relay part's throughput; `relay` adds the relay's latency.
+    if (ctx.settings.runs(Part::Relay) || ctx.settings.runs(Part::W7))
+        && let Err(e) = crate::relay::run(ctx, ctx.settings.runs(Part::Relay)).await
     {
         log!("relay part failed: {e:#}");
         failed.push("relay");
@@ -95,11 +96,21 @@ async fn run_parts(ctx: &Ctx) -> Vec<&'static str> {
         log!("projection part failed: {e:#}");
         failed.push("projection");
     }
-    if ctx.settings.runs(Part::W1)
-        && let Err(e) = crate::command::run(ctx).await
+    let mut w1_peak = None;
+    if ctx.settings.runs(Part::W1) {
+        match crate::command::run(ctx).await {
+            Ok(peak) => w1_peak = peak,
+            Err(e) => {
+                log!("w1 part failed: {e:#}");
+                failed.push("w1");
+            }
+        }
+    }
+    if ctx.settings.runs(Part::W3)
+        && let Err(e) = crate::lag::run(ctx, w1_peak).await
     {
-        log!("w1 part failed: {e:#}");
-        failed.push("w1");
+        log!("w3 part failed: {e:#}");
+        failed.push("w3");
     }
     if ctx.settings.runs(Part::W6)
         && let Err(e) = crate::overhead::run(ctx).await

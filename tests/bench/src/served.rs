@@ -4,7 +4,7 @@
 //! It gets the bench database (its `complaints` schema dropped and migrated afresh by
 //! `redress migrate`), the bench's NATS server under a prefix of its own, a key pair made for
 //! the run, JSON logs at the default level (to a file), Prometheus metrics on a port of its
-//! own, the default pool size, and listens on 127.0.0.1 port 0; the bench learns the port
+//! own (picked free by the bench, so it can scrape them), the default pool size, and listens on 127.0.0.1 port 0; the bench learns the port
 //! from the `serving` log line. No OTLP collector runs, so no spans are exported.
 
 use std::ffi::OsString;
@@ -35,6 +35,8 @@ const KID: &str = "bench";
 #[derive(Debug)]
 pub(crate) struct Served {
     addr: SocketAddr,
+    /// Where the service serves its Prometheus metrics.
+    metrics_addr: SocketAddr,
     issuer: TokenIssuer,
     log_file: PathBuf,
     process: ChildProcess,
@@ -62,6 +64,8 @@ impl Served {
         // 64 hex digits, fresh for the run.
         let vault_key = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let log_file = dir.path().join("serve.log");
+        let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let metrics = metrics_addr.to_string();
         let args: Vec<OsString> = [
             child::REDRESS,
             "serve",
@@ -75,7 +79,7 @@ impl Served {
             "--grpc-addr",
             "127.0.0.1:0",
             "--metrics-addr",
-            "127.0.0.1:0",
+            &metrics,
             "--log-format",
             "json",
             "--vault-key",
@@ -98,6 +102,7 @@ impl Served {
         log!("redress serve complaints: listening on {addr}");
         Ok(Served {
             addr,
+            metrics_addr,
             issuer,
             log_file,
             process,
@@ -132,10 +137,43 @@ impl Served {
         std::fs::metadata(&self.log_file).map_or(0, |m| m.len())
     }
 
+    /// The service's Prometheus exposition (`GET /metrics`), as text.
+    pub(crate) async fn metrics(&self) -> anyhow::Result<String> {
+        let addr = self.metrics_addr;
+        tokio::task::spawn_blocking(move || scrape(addr)).await?
+    }
+
     /// Stops the process.
     pub(crate) fn stop(self) {
         drop(self.process);
     }
+}
+
+/// One plain HTTP/1.0 `GET /metrics` to `addr`; the body of a 200 answer.
+fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("the metrics response from {addr} has no body"))?;
+    let status = head.lines().next().unwrap_or_default();
+    anyhow::ensure!(
+        status.split_whitespace().nth(1) == Some("200"),
+        "the metrics endpoint {addr} answered {status:?}"
+    );
+    Ok(body.to_owned())
+}
+
+/// A port on 127.0.0.1 that nothing listens on at the moment, for the metrics listener: given
+/// port 0, the service would not say which port it bound.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// `redress migrate complaints` on `database_url`.
