@@ -12,6 +12,12 @@ pub(crate) enum Part {
     W1,
     /// W6: the gRPC stack with no work behind it.
     W6,
+    /// W2: the command handler and append in process, next to cqrs-es.
+    W2,
+    /// W5: a read query over gRPC.
+    W5,
+    /// Peak RSS of `redress up`, idle and under W1.
+    Memory,
 }
 
 #[derive(Debug, clap::Parser)]
@@ -58,7 +64,7 @@ pub(crate) struct Args {
     /// Appends per second while measuring commit-to-visible latency of the projection.
     #[arg(long, default_value_t = 1000)]
     projection_rate: u64,
-    /// Writer counts of the append benchmark, and in-flight commands of W1.
+    /// Writer counts of the append benchmark and W2, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
 }
