@@ -178,7 +178,20 @@ pub(crate) async fn run_one(
             }
         }
     };
-    // WAL written during the measured window, per op: what each side costs the disk.
+    let result = metered_with_wal(ctx, load).await;
+    pool.close().await;
+    ctx.db.drop_schema(&schema).await;
+    result
+}
+
+/// [`load::metered`] of an in-process load on the bench database (client and PostgreSQL CPU),
+/// plus `wal_bytes_per_op`: the WAL written during the measured window, per op, what each side
+/// costs the disk.
+pub(crate) async fn metered_with_wal<L>(ctx: &Ctx, load: L) -> anyhow::Result<Summary>
+where
+    L: std::future::Future<Output = anyhow::Result<Summary>>,
+{
+    let s = &ctx.settings;
     let window_start = tokio::time::Instant::now() + s.run_warmup;
     let window_end = window_start + s.duration;
     let wal = async {
@@ -189,15 +202,12 @@ pub(crate) async fn run_one(
         before.zip(after).map(|(a, b)| b - a)
     };
     let (result, wal_bytes) = tokio::join!(load::metered(ctx, load, None, true), wal);
-    let result = result.map(|summary| {
+    result.map(|summary| {
         let per_op = wal_bytes
             .filter(|_| summary.ops > 0)
             .map(|b| (b as f64 / summary.ops as f64).round() as i64);
         summary.with("wal_bytes_per_op", per_op)
-    });
-    pool.close().await;
-    ctx.db.drop_schema(&schema).await;
-    result
+    })
 }
 
 /// One command's append: a fresh stream, `NoStream`, its own idempotency key and metadata.

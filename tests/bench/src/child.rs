@@ -139,6 +139,11 @@ impl ChildProcess {
         Ok(ChildProcess { what, child, grace })
     }
 
+    /// The child's process id (the wrapper's, when there is one).
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// [`cpu_seconds`] of the child (of the wrapper, when there is one).
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         cpu_seconds(self.child.id())

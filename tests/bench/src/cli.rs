@@ -17,6 +17,12 @@ pub(crate) enum Part {
     /// W7: the relay's throughput from commit to JetStream acknowledgement (`relay` runs it too,
     /// with the relay's latency).
     W7,
+    /// W2: the command handler and append in process, next to cqrs-es.
+    W2,
+    /// W5: a read query over gRPC.
+    W5,
+    /// Peak RSS of `redress up`, idle and under W1.
+    Memory,
 }
 
 #[derive(Debug, clap::Parser)]
@@ -67,7 +73,7 @@ pub(crate) struct Args {
     /// short c=32 burst measured first].
     #[arg(long)]
     w3_rate: Option<u64>,
-    /// Writer counts of the append benchmark, and in-flight commands of W1.
+    /// Writer counts of the append benchmark and W2, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
 }

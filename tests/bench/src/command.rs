@@ -33,7 +33,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::append::{self, PROJECT};
-use crate::echo::{self, EchoClient, EchoServer};
+use crate::echo::{self, EchoServer};
 use crate::load;
 use crate::relay;
 use crate::report::{Enforced, PAYLOAD_BYTES, Ratio, Summary, Target, log};
@@ -96,7 +96,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Option<f64>> {
                     Side::SqlInsert => {
                         append::run_one(ctx, "w1", append::Side::Peer, c, round).await?
                     }
-                    Side::Echo => echo_run(ctx, &echo, c).await?,
+                    Side::Echo => echo::closed_loop(ctx, &echo, BENCH, c).await?,
                     Side::JetStreamSync => js_sync(ctx, &js, c, round).await?,
                 };
                 ctx.reporter
@@ -210,16 +210,37 @@ async fn project(
     service_pool: &PgPool,
     c: usize,
 ) -> anyhow::Result<Summary> {
-    let s = &ctx.settings;
     let what = format!("{BENCH} {PROJECT} c={c}");
     log!("{what}");
     ctx.db.checkpoint().await;
-    let client = InspectionsClient::new(served.channel().await?);
     let bearer = served.bearer("bench:partner-system", Role::InspectionSystem)?;
-    let template = Arc::new(notified_request()?);
     let events_before = count_events(service_pool).await?;
     let log_before = served.log_bytes();
-    let load = load::closed_loop(&what, c, s.run_warmup, s.duration, move || {
+    let load = notified_load(ctx, &what, served.channel().await?, bearer, c);
+    let summary = load::metered(ctx, load, Some(&|| served.cpu_seconds()), true).await?;
+    let appended = count_events(service_pool).await? - events_before;
+    let logged = served.log_bytes().saturating_sub(log_before);
+    let settle_ms = settle(service_pool).await?;
+    Ok(summary
+        .with("request_bytes", PAYLOAD_BYTES)
+        .with("events_appended", appended)
+        .with("log_bytes", logged)
+        .with("settle_ms", settle_ms))
+}
+
+/// W1's load: `c` closed-loop callers of `RecordInspectionNotified` over `channel` with
+/// `bearer` (role `inspection_system`), each call with a fresh `request_id` and inspection id.
+pub(crate) async fn notified_load(
+    ctx: &Ctx,
+    what: &str,
+    channel: tonic::transport::Channel,
+    bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    c: usize,
+) -> anyhow::Result<Summary> {
+    let s = &ctx.settings;
+    let client = InspectionsClient::new(channel);
+    let template = Arc::new(notified_request()?);
+    load::closed_loop(what, c, s.run_warmup, s.duration, move || {
         let mut client = client.clone();
         let mut message = (*template).clone();
         message.request_id = Uuid::new_v4().to_string();
@@ -232,16 +253,8 @@ async fn project(
             client.record_inspection_notified(request).await?;
             Ok(())
         }
-    });
-    let summary = load::metered(ctx, load, Some(&|| served.cpu_seconds()), true).await?;
-    let appended = count_events(service_pool).await? - events_before;
-    let logged = served.log_bytes().saturating_sub(log_before);
-    let settle_ms = settle(service_pool).await?;
-    Ok(summary
-        .with("request_bytes", PAYLOAD_BYTES)
-        .with("events_appended", appended)
-        .with("log_bytes", logged)
-        .with("settle_ms", settle_ms))
+    })
+    .await
 }
 
 /// A `RecordInspectionNotified` whose encoding is exactly [`PAYLOAD_BYTES`] long once its
@@ -315,21 +328,6 @@ pub(crate) async fn settle(pool: &PgPool) -> anyhow::Result<Option<u64>> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The bare echo at `c` in flight over one connection.
-async fn echo_run(ctx: &Ctx, echo: &EchoServer, c: usize) -> anyhow::Result<Summary> {
-    let s = &ctx.settings;
-    let what = format!("{BENCH} {} c={c}", echo::PEER);
-    log!("{what}");
-    let client = EchoClient::new(echo.channel().await?);
-    let payload = Arc::new(echo::request_payload());
-    let load = load::closed_loop(&what, c, s.run_warmup, s.duration, move || {
-        let mut client = client.clone();
-        let payload = payload.clone();
-        async move { echo::call(&mut client, &payload).await }
-    });
-    load::metered(ctx, load, Some(&|| echo.cpu_seconds()), false).await
 }
 
 /// `c` publishers, each awaiting every publish's acknowledgement before the next, on one

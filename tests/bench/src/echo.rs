@@ -14,7 +14,9 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::child::{self, ChildProcess};
-use crate::report::{PAYLOAD_BYTES, log};
+use crate::load;
+use crate::report::{PAYLOAD_BYTES, Summary, log};
+use crate::run::Ctx;
 
 /// The generated echo schema (`proto/echo.proto`).
 #[allow(unreachable_pub, missing_debug_implementations, clippy::all)]
@@ -158,4 +160,24 @@ pub(crate) async fn call(client: &mut EchoClient<Channel>, payload: &[u8]) -> an
         payload.len()
     );
     Ok(())
+}
+
+/// The bare echo at `c` in flight over one connection, as `bench`'s peer.
+pub(crate) async fn closed_loop(
+    ctx: &Ctx,
+    echo: &EchoServer,
+    bench: &str,
+    c: usize,
+) -> anyhow::Result<Summary> {
+    let s = &ctx.settings;
+    let what = format!("{bench} {PEER} c={c}");
+    log!("{what}");
+    let client = EchoClient::new(echo.channel().await?);
+    let payload = std::sync::Arc::new(request_payload());
+    let load = load::closed_loop(&what, c, s.run_warmup, s.duration, move || {
+        let mut client = client.clone();
+        let payload = payload.clone();
+        async move { call(&mut client, &payload).await }
+    });
+    load::metered(ctx, load, Some(&|| echo.cpu_seconds()), false).await
 }

@@ -1,6 +1,7 @@
-//! `redress-bench`: measures Redress's append, relay and projection paths and a real command
-//! over gRPC next to bare peers on the same PostgreSQL and NATS, in one run, and prints perf.v1
-//! JSON lines on stdout.
+//! `redress-bench`: measures Redress's append, relay and projection paths, a real command and a
+//! read query over gRPC, and the command path in process next to cqrs-es, each next to bare
+//! peers on the same PostgreSQL and NATS in one run, and the memory `redress up` holds; prints
+//! perf.v1 JSON lines on stdout.
 //!
 //! Logs go to stderr; stdout carries nothing but JSON lines. See README.md.
 //!
@@ -14,10 +15,13 @@ mod cli;
 mod command;
 mod db;
 mod echo;
+mod execute;
 mod lag;
 mod load;
+mod memory;
 mod overhead;
 mod projection;
+mod query;
 mod relay;
 mod report;
 mod run;

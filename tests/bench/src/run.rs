@@ -118,6 +118,24 @@ async fn run_parts(ctx: &Ctx) -> Vec<&'static str> {
         log!("w6 part failed: {e:#}");
         failed.push("w6");
     }
+    if ctx.settings.runs(Part::W2)
+        && let Err(e) = crate::execute::run(ctx).await
+    {
+        log!("w2 part failed: {e:#}");
+        failed.push("w2");
+    }
+    if ctx.settings.runs(Part::W5)
+        && let Err(e) = crate::query::run(ctx).await
+    {
+        log!("w5 part failed: {e:#}");
+        failed.push("w5");
+    }
+    if ctx.settings.runs(Part::Memory)
+        && let Err(e) = crate::memory::run(ctx).await
+    {
+        log!("memory part failed: {e:#}");
+        failed.push("memory");
+    }
     failed
 }
 

@@ -127,6 +127,22 @@ impl Served {
         Ok(MetadataValue::try_from(format!("Bearer {token}"))?)
     }
 
+    /// The `authorization` value of a bearer token for a provider's representative acting for
+    /// `provider`, valid for a day.
+    pub(crate) fn provider_bearer(
+        &self,
+        subject: &str,
+        provider: &str,
+    ) -> anyhow::Result<MetadataValue<tonic::metadata::Ascii>> {
+        let token = self.issuer.issue(
+            subject,
+            Role::ProviderRepresentative,
+            Some(provider),
+            Duration::from_secs(24 * 3600),
+        )?;
+        Ok(MetadataValue::try_from(format!("Bearer {token}"))?)
+    }
+
     /// CPU seconds the service process has used.
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         self.process.cpu_seconds()
@@ -193,8 +209,9 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
         .context("Failed to migrate the complaints schema")
 }
 
-/// The `addr` of the `serving` line in the service's JSON log, once it is there.
-fn serving_addr(log_file: &std::path::Path) -> Option<SocketAddr> {
+/// The `addr` of the `serving` line in a `redress serve` or `redress up` JSON log, once it is
+/// there.
+pub(crate) fn serving_addr(log_file: &std::path::Path) -> Option<SocketAddr> {
     let text = std::fs::read_to_string(log_file).ok()?;
     text.lines().find_map(|line| {
         let value: serde_json::Value = serde_json::from_str(line).ok()?;

@@ -22,8 +22,7 @@ const OWNER_LEN: usize = PAYLOAD_BYTES - 3;
 
 /// A ledger `Opened` event whose protobuf payload is exactly 500 bytes.
 pub(crate) fn opened_event() -> anyhow::Result<NewEvent> {
-    let mut owner = Uuid::new_v4().simple().to_string();
-    owner.push_str(&"x".repeat(OWNER_LEN - owner.len()));
+    let owner = opened_owner();
     let event = ledger::new_event(&ledger::Event::Opened(ledger::Opened { owner }));
     anyhow::ensure!(
         event.payload.len() == PAYLOAD_BYTES,
@@ -31,6 +30,14 @@ pub(crate) fn opened_event() -> anyhow::Result<NewEvent> {
         event.payload.len()
     );
     Ok(event)
+}
+
+/// An `owner` that makes a ledger `Opened` event exactly [`PAYLOAD_BYTES`] long: a random
+/// UUID, then padding.
+pub(crate) fn opened_owner() -> String {
+    let mut owner = Uuid::new_v4().simple().to_string();
+    owner.push_str(&"x".repeat(OWNER_LEN - owner.len()));
+    owner
 }
 
 /// The fully qualified event type of [`opened_event`].
