@@ -12,6 +12,8 @@ pub(crate) enum Part {
     W1,
     /// W6: the gRPC stack with no work behind it.
     W6,
+    /// W8: a command to its message on the independent body's feed.
+    W8,
 }
 
 #[derive(Debug, clap::Parser)]
@@ -61,6 +63,14 @@ pub(crate) struct Args {
     /// Writer counts of the append benchmark, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
+    /// Escalation requests per second of W8 [default: half of W1's c=32 throughput, from W1 in
+    /// the same run or else from a short burst of W1's command].
+    #[arg(long)]
+    w8_rate: Option<u64>,
+    /// Seconds W8 measures per run; each op needs a complaint prepared through eight commands
+    /// first, so its preparation takes several times this [default: 5; quick: 3].
+    #[arg(long)]
+    w8_duration_secs: Option<u64>,
 }
 
 /// The resolved settings of one run.
@@ -81,6 +91,10 @@ pub(crate) struct Settings {
     pub(crate) rebuild_events: u64,
     pub(crate) projection_rate: u64,
     pub(crate) concurrency: Vec<usize>,
+    /// W8's arrival rate, when given.
+    pub(crate) w8_rate: Option<u64>,
+    /// W8's measured window per run.
+    pub(crate) w8_duration: Duration,
 }
 
 impl Settings {
@@ -108,6 +122,12 @@ impl Settings {
                 .max(1),
             projection_rate: args.projection_rate.max(1),
             concurrency: args.concurrency.into_iter().map(|c| c.max(1)).collect(),
+            w8_rate: args.w8_rate.map(|r| r.max(1)),
+            w8_duration: Duration::from_secs(
+                args.w8_duration_secs
+                    .unwrap_or(if q { 3 } else { 5 })
+                    .max(1),
+            ),
         }
     }
 

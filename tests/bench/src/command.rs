@@ -110,6 +110,12 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         ctx.reporter.median(BENCH, side.name(), *c, runs);
     }
     ratios(ctx, &samples);
+    if let Some(runs) = samples.get(&(32, Side::Project)) {
+        let throughput: Vec<f64> = runs.iter().map(Summary::throughput).collect();
+        let _ = ctx
+            .w1_c32_throughput
+            .set(crate::report::median(&throughput));
+    }
     drop(client);
     drop(nats);
     Ok(())
@@ -232,7 +238,7 @@ async fn project(
 
 /// A `RecordInspectionNotified` whose encoding is exactly [`PAYLOAD_BYTES`] long once its
 /// `request_id` and `inspection_id` hold UUIDs: on site a week from now, notified an hour ago.
-fn notified_request() -> anyhow::Result<complaints::RecordInspectionNotifiedRequest> {
+pub(crate) fn notified_request() -> anyhow::Result<complaints::RecordInspectionNotifiedRequest> {
     let now = Timestamp::now();
     let mut request = complaints::RecordInspectionNotifiedRequest {
         request_id: Uuid::nil().to_string(),

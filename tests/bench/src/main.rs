@@ -9,11 +9,14 @@
 //! bare echo peer (see `child`).
 
 mod append;
+mod cases;
 mod child;
 mod cli;
 mod command;
 mod db;
 mod echo;
+mod feed;
+mod feed_nats;
 mod load;
 mod overhead;
 mod projection;
