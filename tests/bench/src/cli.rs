@@ -23,6 +23,8 @@ pub(crate) enum Part {
     W5,
     /// Peak RSS of `redress up`, idle and under W1.
     Memory,
+    /// W8: a command to its message on the independent body's feed.
+    W8,
 }
 
 #[derive(Debug, clap::Parser)]
@@ -76,6 +78,14 @@ pub(crate) struct Args {
     /// Writer counts of the append benchmark and W2, and in-flight commands of W1.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
+    /// Escalation requests per second of W8 [default: half of W1's c=32 throughput, from W1 in
+    /// the same run or else from a short burst of W1's command].
+    #[arg(long)]
+    w8_rate: Option<u64>,
+    /// Seconds W8 measures per run; each op needs a complaint prepared through eight commands
+    /// first, so its preparation takes several times this [default: 5; quick: 3].
+    #[arg(long)]
+    w8_duration_secs: Option<u64>,
 }
 
 /// The resolved settings of one run.
@@ -98,6 +108,10 @@ pub(crate) struct Settings {
     /// W3's command rate when given; otherwise derived in the run.
     pub(crate) w3_rate: Option<u64>,
     pub(crate) concurrency: Vec<usize>,
+    /// W8's arrival rate, when given.
+    pub(crate) w8_rate: Option<u64>,
+    /// W8's measured window per run.
+    pub(crate) w8_duration: Duration,
 }
 
 impl Settings {
@@ -126,6 +140,12 @@ impl Settings {
             projection_rate: args.projection_rate.max(1),
             w3_rate: args.w3_rate.map(|r| r.max(1)),
             concurrency: args.concurrency.into_iter().map(|c| c.max(1)).collect(),
+            w8_rate: args.w8_rate.map(|r| r.max(1)),
+            w8_duration: Duration::from_secs(
+                args.w8_duration_secs
+                    .unwrap_or(if q { 3 } else { 5 })
+                    .max(1),
+            ),
         }
     }
 

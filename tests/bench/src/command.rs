@@ -111,6 +111,12 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Option<f64>> {
         ctx.reporter.median(BENCH, side.name(), *c, runs);
     }
     ratios(ctx, &samples);
+    if let Some(runs) = samples.get(&(32, Side::Project)) {
+        let throughput: Vec<f64> = runs.iter().map(Summary::throughput).collect();
+        let _ = ctx
+            .w1_c32_throughput
+            .set(crate::report::median(&throughput));
+    }
     drop(client);
     drop(nats);
     Ok(peak(&samples))

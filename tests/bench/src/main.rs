@@ -10,12 +10,15 @@
 //! bare echo peer (see `child`).
 
 mod append;
+mod cases;
 mod child;
 mod cli;
 mod command;
 mod db;
 mod echo;
 mod execute;
+mod feed;
+mod feed_nats;
 mod lag;
 mod load;
 mod memory;

@@ -16,6 +16,8 @@ pub(crate) struct Ctx {
     pub(crate) settings: Settings,
     pub(crate) db: BenchDb,
     pub(crate) reporter: Reporter,
+    /// W1's median c=32 throughput of the project, once W1 has run (W8 runs at half of it).
+    pub(crate) w1_c32_throughput: std::sync::OnceLock<f64>,
 }
 
 pub(crate) async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
@@ -27,6 +29,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         settings,
         db,
         reporter: Reporter::new(common),
+        w1_c32_throughput: std::sync::OnceLock::new(),
     };
     let outcome = tokio::select! {
         failed = run_parts(&ctx) => Some(failed),
@@ -39,6 +42,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         settings,
         db,
         reporter,
+        ..
     } = ctx;
     db.drop_database().await;
     let Some(failed_parts) = outcome else {
@@ -135,6 +139,12 @@ async fn run_parts(ctx: &Ctx) -> Vec<&'static str> {
     {
         log!("memory part failed: {e:#}");
         failed.push("memory");
+    }
+    if ctx.settings.runs(Part::W8)
+        && let Err(e) = crate::feed::run(ctx).await
+    {
+        log!("w8 part failed: {e:#}");
+        failed.push("w8");
     }
     failed
 }

@@ -6,6 +6,8 @@
 //! the run, JSON logs at the default level (to a file), Prometheus metrics on a port of its
 //! own (picked free by the bench, so it can scrape them), the default pool size, and listens on 127.0.0.1 port 0; the bench learns the port
 //! from the `serving` log line. No OTLP collector runs, so no spans are exported.
+//!
+//! W8 runs `redress serve escalation` the same way beside it, each under its own NATS user.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -51,9 +53,21 @@ impl Served {
         nats_url: &str,
         nats_prefix: &str,
     ) -> anyhow::Result<Served> {
-        db.drop_schema(SERVICE).await;
+        Served::start_service(db, SERVICE, nats_url, nats_prefix).await
+    }
+
+    /// [`Served::start`] for `service` (`complaints` or `escalation`, also its schema's name):
+    /// `redress serve <service>` on a freshly migrated schema. `nats_url` may carry the
+    /// service's NATS user and password.
+    pub(crate) async fn start_service(
+        db: &BenchDb,
+        service: &'static str,
+        nats_url: &str,
+        nats_prefix: &str,
+    ) -> anyhow::Result<Served> {
+        db.drop_schema(service).await;
         let database_url = db.url();
-        migrate(database_url).await?;
+        migrate(database_url, service).await?;
         let dir = tempfile::Builder::new()
             .prefix("redress-bench-serve-")
             .tempdir()?;
@@ -69,7 +83,7 @@ impl Served {
         let args: Vec<OsString> = [
             child::REDRESS,
             "serve",
-            SERVICE,
+            service,
             "--database-url",
             database_url,
             "--nats-url",
@@ -89,8 +103,12 @@ impl Served {
         .map(OsString::from)
         .chain([OsString::from("--jwt-public-key"), key_file.into()])
         .collect();
+        let what = match service {
+            "escalation" => "redress serve escalation",
+            _ => "redress serve complaints",
+        };
         let mut process = ChildProcess::spawn(
-            "redress serve complaints",
+            what,
             args,
             true,
             &log_file,
@@ -99,7 +117,7 @@ impl Served {
         let addr = process
             .wait_for(Duration::from_secs(300), || serving_addr(&log_file))
             .await?;
-        log!("redress serve complaints: listening on {addr}");
+        log!("{what}: listening on {addr}");
         Ok(Served {
             addr,
             metrics_addr,
@@ -121,9 +139,19 @@ impl Served {
         subject: &str,
         role: Role,
     ) -> anyhow::Result<MetadataValue<tonic::metadata::Ascii>> {
+        self.bearer_for(subject, role, None)
+    }
+
+    /// [`Served::bearer`] scoped to `provider` (a provider representative's token).
+    pub(crate) fn bearer_for(
+        &self,
+        subject: &str,
+        role: Role,
+        provider: Option<&str>,
+    ) -> anyhow::Result<MetadataValue<tonic::metadata::Ascii>> {
         let token = self
             .issuer
-            .issue(subject, role, None, Duration::from_secs(24 * 3600))?;
+            .issue(subject, role, provider, Duration::from_secs(24 * 3600))?;
         Ok(MetadataValue::try_from(format!("Bearer {token}"))?)
     }
 
@@ -192,12 +220,12 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// `redress migrate complaints` on `database_url`.
-async fn migrate(database_url: &str) -> anyhow::Result<()> {
+/// `redress migrate <service>` on `database_url`.
+async fn migrate(database_url: &str, service: &str) -> anyhow::Result<()> {
     let cli = redress::cli::Cli::try_parse_from([
         "redress",
         "migrate",
-        SERVICE,
+        service,
         "--database-url",
         database_url,
     ])?;
@@ -206,7 +234,7 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
     };
     redress::migrate::run(&args)
         .await
-        .context("Failed to migrate the complaints schema")
+        .with_context(|| format!("Failed to migrate the {service} schema"))
 }
 
 /// The `addr` of the `serving` line in a `redress serve` or `redress up` JSON log, once it is
