@@ -21,11 +21,13 @@
 //!   the same way, in order with up to 256 awaiting acknowledgement like the relay, and the
 //!   same reader receives it. Timed from the publish being queued to the line being written.
 //!
-//! Both services (`redress serve complaints` and `redress serve escalation`, one process each,
-//! each under its own NATS user, on the bench database) run for the whole part; every round
-//! prepares its cases (eight commands each, through the complaints API) outside the measured
-//! window, waits until escalation has copied their responses and every relay, projection and
-//! policy consumer has caught up, then runs project and peer in alternating order.
+//! Every round starts its own project stack: a nats-server, `redress streams`, and both services
+//! (`redress serve complaints` and `redress serve escalation`, one process each, each under its
+//! own NATS user, on freshly migrated schemas of the bench database), so no round inherits
+//! another's log or backlog; the floor's server lasts the part. A round prepares its cases
+//! (eight commands each, through the complaints API) outside the measured window, waits until
+//! escalation has copied their responses and every relay, projection and policy consumer has
+//! caught up, then runs project and peer in alternating order.
 //!
 //! The rate is `--w8-rate` when given; otherwise half of W1's median c=32 throughput when W1
 //! ran in the same invocation; otherwise half of a short closed-loop burst of W1's command
@@ -93,109 +95,87 @@ struct Rate {
     basis_per_s: Option<f64>,
 }
 
-/// What the part runs on: the project's NATS and services, and the floor's NATS.
+/// What one round of the project runs on: a NATS server of its own, both services on freshly
+/// migrated schemas, and the body's state file, so that no round inherits another's log.
 struct Stack {
     nats: FeedNats,
-    floor: FeedNats,
     complaints: Served,
     escalation: Served,
     complaints_pool: PgPool,
     escalation_pool: PgPool,
-    /// `ops` on the project's server (FEED read back for the trace check; consumer states).
+    /// `ops` (FEED read back for the trace check; consumer states).
     js: jetstream::Context,
-    /// `ops` on the floor's server (the peer's publisher).
-    floor_js: jetstream::Context,
-    /// The body's state files, kept across rounds like the body's own.
+    /// The body's state file.
     state: tempfile::TempDir,
 }
 
-pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
-    let nats = FeedNats::start().await?;
-    let floor = FeedNats::start().await?;
-    let complaints =
-        Served::start_service(&ctx.db, "complaints", &nats.url_as("complaints"), "").await?;
-    let escalation =
-        Served::start_service(&ctx.db, "escalation", &nats.url_as("escalation"), "").await?;
-    let stack = Stack {
-        complaints_pool: ctx.db.pool("complaints", 2).await?,
-        escalation_pool: ctx.db.pool("escalation", 2).await?,
-        js: jetstream::new(platform::nats::connect(&nats.url_as("ops"), "redress-bench").await?),
-        floor_js: jetstream::new(
-            platform::nats::connect(&floor.url_as("ops"), "redress-bench").await?,
-        ),
-        state: tempfile::Builder::new()
-            .prefix("redress-bench-feed-")
-            .tempdir()?,
-        nats,
-        floor,
-        complaints,
-        escalation,
-    };
-    let result = rounds(ctx, &stack).await;
-    stack.complaints_pool.close().await;
-    stack.escalation_pool.close().await;
-    stack.escalation.stop();
-    stack.complaints.stop();
-    result
+impl Stack {
+    async fn start(ctx: &Ctx) -> anyhow::Result<Stack> {
+        let nats = FeedNats::start().await?;
+        let complaints =
+            Served::start_service(&ctx.db, "complaints", &nats.url_as("complaints"), "").await?;
+        let escalation =
+            Served::start_service(&ctx.db, "escalation", &nats.url_as("escalation"), "").await?;
+        Ok(Stack {
+            complaints_pool: ctx.db.pool("complaints", 2).await?,
+            escalation_pool: ctx.db.pool("escalation", 2).await?,
+            js: jetstream::new(
+                platform::nats::connect(&nats.url_as("ops"), "redress-bench").await?,
+            ),
+            state: state_dir()?,
+            nats,
+            complaints,
+            escalation,
+        })
+    }
+
+    async fn stop(self) {
+        self.complaints_pool.close().await;
+        self.escalation_pool.close().await;
+        self.escalation.stop();
+        self.complaints.stop();
+    }
 }
 
-async fn rounds(ctx: &Ctx, stack: &Stack) -> anyhow::Result<()> {
+/// What the floor runs on, for the whole part: a second server set up the same way, its
+/// publisher's connection (`ops`), and the body's state file with the position reached.
+struct Floor {
+    nats: FeedNats,
+    js: jetstream::Context,
+    state: tempfile::TempDir,
+    position: u64,
+}
+
+fn state_dir() -> anyhow::Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new()
+        .prefix("redress-bench-feed-")
+        .tempdir()?)
+}
+
+pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let s = &ctx.settings;
-    let rate = rate(ctx, stack).await?;
-    log!(
-        "w8: {} escalations/s ({}{})",
-        rate.per_s,
-        rate.source,
-        rate.basis_per_s
-            .map(|b| format!(", half of {b:.0}/s"))
-            .unwrap_or_default()
-    );
+    let nats = FeedNats::start().await?;
+    let mut floor = Floor {
+        js: jetstream::new(platform::nats::connect(&nats.url_as("ops"), "redress-bench").await?),
+        state: state_dir()?,
+        position: 0,
+        nats,
+    };
+    let mut rate = None;
     let mut project = Vec::new();
     let mut peer = Vec::new();
     let mut problems = Vec::new();
-    let mut peer_position = 0;
     for round in 1..=s.rounds {
-        let n = cases_for(rate.per_s, s.run_warmup + s.w8_duration);
-        let provider = format!(
-            "URN-W8-{round}-{}",
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        log!("w8 round {round}: preparing {n} answered complaints");
-        let prepared = Instant::now();
-        let ids = cases::prepare(&stack.complaints, &provider, n).await?;
-        cases::wait_copied(&stack.escalation_pool, &ids).await?;
-        let prepare_s = prepared.elapsed().as_secs_f64();
-        let mut ids = Some(ids);
-        for is_project in crate::run::project_first(round) {
-            settle(stack).await?;
-            ctx.db.checkpoint().await;
-            let (summary, found, side) = if is_project {
-                let ids = ids.take().unwrap_or_default();
-                let (summary, found) = project_run(ctx, stack, rate, &provider, ids).await?;
-                (
-                    summary.with("prepare_s", crate::report::round_to(prepare_s, 1)),
-                    found,
-                    PROJECT,
-                )
-            } else {
-                let (summary, found) = peer_run(ctx, stack, rate, &mut peer_position).await?;
-                (summary, found, PEER)
-            };
-            let summary = summary
-                .with("rate_per_s", rate.per_s)
-                .with("rate_source", rate.source)
-                .with(
-                    "rate_basis_per_s",
-                    rate.basis_per_s.map(|b| crate::report::round_to(b, 1)),
-                );
-            ctx.reporter
-                .sample(BENCH, side, CONNECTIONS, round, s.run_warmup, &summary);
+        let stack = Stack::start(ctx).await?;
+        let result = round_run(ctx, &stack, &mut floor, &mut rate, round).await;
+        stack.stop().await;
+        for (side, summary, found) in result? {
             problems.extend(
                 found
                     .into_iter()
                     .map(|p| format!("{side} round {round}: {p}")),
             );
-            if is_project {
+            if side == PROJECT {
                 project.push(summary);
             } else {
                 peer.push(summary);
@@ -211,6 +191,74 @@ async fn rounds(ctx: &Ctx, stack: &Stack) -> anyhow::Result<()> {
         problems.join("; ")
     );
     Ok(())
+}
+
+/// One round: the rate (first round only), the cases, then project and peer in the round's
+/// order, each reported as it ends. Returns each side's sample and problems.
+async fn round_run(
+    ctx: &Ctx,
+    stack: &Stack,
+    floor: &mut Floor,
+    rate: &mut Option<Rate>,
+    round: u32,
+) -> anyhow::Result<Vec<(&'static str, Summary, Vec<String>)>> {
+    let s = &ctx.settings;
+    let rate = match *rate {
+        Some(rate) => rate,
+        None => {
+            let found = find_rate(ctx, stack).await?;
+            log!(
+                "w8: {} escalations/s ({}{})",
+                found.per_s,
+                found.source,
+                found
+                    .basis_per_s
+                    .map(|b| format!(", half of {b:.0}/s"))
+                    .unwrap_or_default()
+            );
+            *rate = Some(found);
+            found
+        }
+    };
+    let n = cases_for(rate.per_s, s.run_warmup + s.w8_duration);
+    let provider = format!(
+        "URN-W8-{round}-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    );
+    log!("w8 round {round}: preparing {n} answered complaints");
+    let prepared = Instant::now();
+    let ids = cases::prepare(&stack.complaints, &provider, n).await?;
+    cases::wait_copied(&stack.escalation_pool, &ids).await?;
+    let prepare_s = prepared.elapsed().as_secs_f64();
+    let mut ids = Some(ids);
+    let mut done = Vec::new();
+    for is_project in crate::run::project_first(round) {
+        settle(stack).await?;
+        ctx.db.checkpoint().await;
+        let (side, summary, found) = if is_project {
+            let ids = ids.take().unwrap_or_default();
+            let (summary, found) = project_run(ctx, stack, rate, &provider, ids).await?;
+            (
+                PROJECT,
+                summary.with("prepare_s", crate::report::round_to(prepare_s, 1)),
+                found,
+            )
+        } else {
+            let (summary, found) = peer_run(ctx, floor, rate).await?;
+            (PEER, summary, found)
+        };
+        let summary = summary
+            .with("rate_per_s", rate.per_s)
+            .with("rate_source", rate.source)
+            .with(
+                "rate_basis_per_s",
+                rate.basis_per_s.map(|b| crate::report::round_to(b, 1)),
+            );
+        ctx.reporter
+            .sample(BENCH, side, CONNECTIONS, round, s.run_warmup, &summary);
+        done.push((side, summary, found));
+    }
+    Ok(done)
 }
 
 fn ratios(ctx: &Ctx, project: &[Summary], peer: &[Summary]) {
@@ -261,7 +309,7 @@ fn cases_for(per_s: u64, window: Duration) -> usize {
     (window.as_secs_f64() * per_s as f64).ceil() as usize + 2
 }
 
-async fn rate(ctx: &Ctx, stack: &Stack) -> anyhow::Result<Rate> {
+async fn find_rate(ctx: &Ctx, stack: &Stack) -> anyhow::Result<Rate> {
     if let Some(per_s) = ctx.settings.w8_rate {
         return Ok(Rate {
             per_s,
@@ -603,25 +651,24 @@ async fn trace_check(
 }
 
 /// One measured run of the floor: feed messages published raw at `rate` to the floor's `FEED`,
-/// numbered on from `position`, and received by the same reader.
+/// numbered on from the position the last run reached, and received by the same reader.
 async fn peer_run(
     ctx: &Ctx,
-    stack: &Stack,
+    floor: &mut Floor,
     rate: Rate,
-    position: &mut u64,
 ) -> anyhow::Result<(Summary, Vec<String>)> {
     let s = &ctx.settings;
     let what = format!("{BENCH} {PEER} {}/s", rate.per_s);
     log!("{what}");
     let arrivals = Arc::new(Arrivals::default());
     let tail = RunningTail::spawn(
-        stack
-            .floor
-            .tail_config(&stack.state.path().join("floor.state")),
+        floor
+            .nats
+            .tail_config(&floor.state.path().join("floor.state")),
         arrivals.clone(),
     )?;
     let (queue, queued) = mpsc::unbounded_channel::<Uuid>();
-    let publisher = tokio::spawn(publish_in_order(stack.floor_js.clone(), queued, *position));
+    let publisher = tokio::spawn(publish_in_order(floor.js.clone(), queued, floor.position));
     let result = load::open_loop(&what, rate.per_s, s.run_warmup, s.w8_duration, DRAIN, {
         let arrivals = arrivals.clone();
         move |_| {
@@ -643,8 +690,8 @@ async fn peer_run(
     let tail = tail.stop().await?;
     let summary = result?;
     let counts = arrivals.counts();
-    let sent = published - *position;
-    *position = published;
+    let sent = published - floor.position;
+    floor.position = published;
     let mut problems = Vec::new();
     for (n, what) in [
         (counts.waiting, "messages that never reached the reader"),
