@@ -222,7 +222,14 @@ async fn project(
     let bearer = served.bearer("bench:partner-system", Role::InspectionSystem)?;
     let events_before = count_events(service_pool).await?;
     let log_before = served.log_bytes();
-    let load = notified_load(ctx, &what, served.channel().await?, bearer, c);
+    let load = notified_load(
+        ctx,
+        &what,
+        served.channel().await?,
+        bearer,
+        c,
+        ctx.settings.duration,
+    );
     let summary = load::metered(ctx, load, Some(&|| served.cpu_seconds()), true).await?;
     let appended = count_events(service_pool).await? - events_before;
     let logged = served.log_bytes().saturating_sub(log_before);
@@ -235,18 +242,20 @@ async fn project(
 }
 
 /// W1's load: `c` closed-loop callers of `RecordInspectionNotified` over `channel` with
-/// `bearer` (role `inspection_system`), each call with a fresh `request_id` and inspection id.
+/// `bearer` (role `inspection_system`), each call with a fresh `request_id` and inspection id,
+/// measured for `measure` after the run's warm-up.
 pub(crate) async fn notified_load(
     ctx: &Ctx,
     what: &str,
     channel: tonic::transport::Channel,
     bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     c: usize,
+    measure: std::time::Duration,
 ) -> anyhow::Result<Summary> {
     let s = &ctx.settings;
     let client = InspectionsClient::new(channel);
     let template = Arc::new(notified_request()?);
-    load::closed_loop(what, c, s.run_warmup, s.duration, move || {
+    load::closed_loop(what, c, s.run_warmup, measure, move || {
         let mut client = client.clone();
         let mut message = (*template).clone();
         message.request_id = Uuid::new_v4().to_string();

@@ -346,25 +346,15 @@ async fn burst(ctx: &Ctx, complaints: &Served) -> anyhow::Result<f64> {
     let measure = (s.duration / 3).max(Duration::from_secs(2));
     let what = format!("{BENCH} W1 burst c={BURST_CONCURRENCY}");
     log!("{what} for {measure:?}");
-    let client = proto::complaints::v1::inspections_client::InspectionsClient::new(
-        complaints.channel().await?,
-    );
     let bearer = complaints.bearer("bench:partner-system", Role::InspectionSystem)?;
-    let template = Arc::new(crate::command::notified_request()?);
-    let summary = load::closed_loop(&what, BURST_CONCURRENCY, s.run_warmup, measure, move || {
-        let mut client = client.clone();
-        let mut message = (*template).clone();
-        message.request_id = Uuid::new_v4().to_string();
-        message.inspection_id = Uuid::new_v4().to_string();
-        let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", bearer.clone());
-        async move {
-            client.record_inspection_notified(request).await?;
-            Ok(())
-        }
-    })
+    let summary = crate::command::notified_load(
+        ctx,
+        &what,
+        complaints.channel().await?,
+        bearer,
+        BURST_CONCURRENCY,
+        measure,
+    )
     .await?;
     anyhow::ensure!(
         summary.errors == 0 && summary.ops > 0,
@@ -579,15 +569,7 @@ async fn project_run(
 }
 
 async fn last_sequence(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
-    let mut stream = js
-        .get_stream(stream)
-        .await
-        .map_err(|e| anyhow::anyhow!("no stream {stream}: {e}"))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| anyhow::anyhow!("no stream info: {e}"))?;
-    Ok(info.state.last_sequence)
+    Ok(crate::relay::stream_state(js, stream).await?.last_sequence)
 }
 
 /// Reads `stream` from `first_sequence` to its end as the operator; for each message about an

@@ -74,7 +74,14 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<()> {
         log!("{what}, round {round}");
         let channel = up.channel().await?;
         let bearer = up.bearer("bench:partner-system", Role::InspectionSystem)?;
-        let load = crate::command::notified_load(ctx, &what, channel, bearer, CLIENTS);
+        let load = crate::command::notified_load(
+            ctx,
+            &what,
+            channel,
+            bearer,
+            CLIENTS,
+            ctx.settings.duration,
+        );
         let server_cpu = || up.process.cpu_seconds();
         let (summary, rss) = tokio::join!(
             load::metered(ctx, load, Some(&server_cpu), true),

@@ -180,6 +180,14 @@ pub(crate) async fn fresh_stream(
 
 /// Messages `stream` holds.
 pub(crate) async fn stored_messages(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    Ok(stream_state(js, stream).await?.messages)
+}
+
+/// What the server says `stream` holds.
+pub(crate) async fn stream_state(
+    js: &jetstream::Context,
+    stream: &str,
+) -> anyhow::Result<async_nats::jetstream::stream::State> {
     let mut stream = js
         .get_stream(stream)
         .await
@@ -188,7 +196,7 @@ pub(crate) async fn stored_messages(js: &jetstream::Context, stream: &str) -> an
         .info()
         .await
         .map_err(|e| anyhow::anyhow!("no stream info: {e}"))?;
-    Ok(info.state.messages)
+    Ok(info.state.clone())
 }
 
 pub(crate) async fn delete_stream(js: &jetstream::Context, stream: &str) {
