@@ -33,8 +33,11 @@
 //! ran in the same invocation; otherwise half of a short closed-loop burst of W1's command
 //! (`RecordInspectionNotified`, c=32, one connection) against this part's complaints service.
 //! Samples record it (`rate_per_s`, `rate_source`, `rate_basis_per_s`), the reply time of the
-//! commands themselves (`command_p50_us`, `command_p99_us`), and the CPU the escalation process
-//! and PostgreSQL spent per op (`server_cpu_us_per_op`, `pg_cpu_us_per_op`).
+//! commands themselves (`command_p50_us`, `command_p99_us`), how long after the command the
+//! translator recorded the message (its `ce-time`, on PostgreSQL's clock, so only meaningful
+//! with PostgreSQL on this host: `feed_recorded_p50_us`, `feed_recorded_p99_us`), and the CPU
+//! the escalation process and PostgreSQL spent per op (`server_cpu_us_per_op`,
+//! `pg_cpu_us_per_op`).
 //!
 //! The window is `--w8-duration-secs` (5 s; quick 3 s) rather than `--duration-secs`: each op
 //! needs a complaint prepared through eight commands beforehand, which takes several times as
@@ -429,6 +432,9 @@ struct Commands {
     traces: HashMap<Uuid, String>,
     /// Send to reply, for the ops inside the measured window.
     reply: Histogram<u64>,
+    /// Send to the feed message's `ce-time` (the translator's transaction recording it), for
+    /// the ops inside the window.
+    recorded: Histogram<u64>,
 }
 
 /// A fresh W3C `traceparent` (sampled) and its trace id.
@@ -467,6 +473,7 @@ async fn project_run(
     let commands = Arc::new(Mutex::new(Commands {
         traces: HashMap::new(),
         reply: load::histogram(),
+        recorded: load::histogram(),
     }));
     let ids = Arc::new(ids);
     // The open loop counts op `i` when it is due inside the window: the same test here.
@@ -496,7 +503,7 @@ async fn project_run(
             request
                 .metadata_mut()
                 .insert(headers::TRACEPARENT, traceparent.parse()?);
-            let sent = Instant::now();
+            let (sent, sent_at) = (Instant::now(), jiff::Timestamp::now());
             let reply = client.request_escalation(request).await?.into_inner();
             let replied = Instant::now();
             let escalation_id: Uuid = reply.escalation_id.parse()?;
@@ -509,8 +516,18 @@ async fn project_run(
                         .saturating_record(load::micros(replied - sent));
                 }
             }
-            let arrived = arrivals.wait(escalation_id, FEED_WAIT).await?;
-            Ok(arrived.saturating_duration_since(sent))
+            let arrival = arrivals.wait(escalation_id, FEED_WAIT).await?;
+            if counted
+                && let Some(recorded) = arrival.recorded
+                && let Ok(after) = Duration::try_from(recorded.duration_since(sent_at))
+            {
+                commands
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recorded
+                    .saturating_record(load::micros(after));
+            }
+            Ok(arrival.at.saturating_duration_since(sent))
         }
     });
     let (result, server_cpu, pg_cpu) = tokio::join!(
@@ -526,11 +543,12 @@ async fn project_run(
     let summary = result?
         .per_op_us("server_cpu_us_per_op", server_cpu)
         .per_op_us("pg_cpu_us_per_op", pg_cpu);
-    let (traces, reply) = {
+    let (traces, reply, recorded) = {
         let commands = commands.lock().unwrap_or_else(PoisonError::into_inner);
         (
             commands.traces.clone(),
             Latency::from_histogram(&commands.reply),
+            Latency::from_histogram(&commands.recorded),
         )
     };
     let counts = arrivals.counts();
@@ -563,7 +581,9 @@ async fn project_run(
             .with("trace_mismatched", trace_mismatched)
             .with("last_feed_position", tail.last_feed_position)
             .with("command_p50_us", reply.map(|l| l.p50))
-            .with("command_p99_us", reply.map(|l| l.p99)),
+            .with("command_p99_us", reply.map(|l| l.p99))
+            .with("feed_recorded_p50_us", recorded.map(|l| l.p50))
+            .with("feed_recorded_p99_us", recorded.map(|l| l.p99)),
         problems,
     ))
 }
@@ -662,8 +682,8 @@ async fn peer_run(
                 queue
                     .send(escalation_id)
                     .map_err(|_| anyhow::anyhow!("the publisher stopped"))?;
-                let arrived = arrivals.wait(escalation_id, FEED_WAIT).await?;
-                Ok(arrived.saturating_duration_since(sent))
+                let arrival = arrivals.wait(escalation_id, FEED_WAIT).await?;
+                Ok(arrival.at.saturating_duration_since(sent))
             }
         }
     })

@@ -8,8 +8,8 @@
 //! pull, the position check, the decoding, the state file saved (synced and renamed) and the
 //! double acknowledgement of every message, exactly as the body's reader does. It runs in a
 //! thread with a runtime of its own, as a separate client would, and writes its JSON lines to
-//! [`LineTimer`], which takes the time each line is written and hands it to the op waiting for
-//! that escalation (see [`Arrivals`]).
+//! [`LineTimer`], which takes the time each line is written and hands it, with the line's
+//! `time` (the message's `ce-time`), to the op waiting for that escalation (see [`Arrivals`]).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -91,13 +91,22 @@ fn password(secret: &str, user: &str) -> String {
     format!("bench-{user}-{secret}")
 }
 
+/// A feed message as the reader wrote it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Arrival {
+    /// When the reader wrote its line.
+    pub(crate) at: Instant,
+    /// Its `ce-time`: when the feed translator recorded it (PostgreSQL's clock).
+    pub(crate) recorded: Option<jiff::Timestamp>,
+}
+
 /// Where each escalation's feed message stands.
 #[derive(Debug)]
 enum Slot {
     /// The reader wrote it; no op has asked for it yet.
-    Arrived(Instant),
+    Arrived(Arrival),
     /// An op waits for it.
-    Waiting(oneshot::Sender<Instant>),
+    Waiting(oneshot::Sender<Arrival>),
     /// Handed to its op.
     Delivered,
 }
@@ -136,7 +145,7 @@ impl Arrivals {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn arrived(&self, escalation_id: Option<Uuid>, at: Instant) {
+    fn arrived(&self, escalation_id: Option<Uuid>, arrival: Arrival) {
         let mut book = self.book();
         book.lines += 1;
         let Some(id) = escalation_id else {
@@ -145,10 +154,10 @@ impl Arrivals {
         };
         match book.slots.remove(&id) {
             None => {
-                book.slots.insert(id, Slot::Arrived(at));
+                book.slots.insert(id, Slot::Arrived(arrival));
             }
             Some(Slot::Waiting(op)) => {
-                let _ = op.send(at);
+                let _ = op.send(arrival);
                 book.slots.insert(id, Slot::Delivered);
             }
             Some(seen @ (Slot::Arrived(_) | Slot::Delivered)) => {
@@ -158,7 +167,7 @@ impl Arrivals {
         }
     }
 
-    /// When the reader wrote the message about `escalation_id`: at once if it has, otherwise
+    /// The reader's message about `escalation_id`: at once if it has written it, otherwise
     /// once it does.
     ///
     /// # Errors
@@ -167,13 +176,13 @@ impl Arrivals {
         &self,
         escalation_id: Uuid,
         timeout: Duration,
-    ) -> anyhow::Result<Instant> {
+    ) -> anyhow::Result<Arrival> {
         let receiver = {
             let mut book = self.book();
             match book.slots.remove(&escalation_id) {
-                Some(Slot::Arrived(at)) => {
+                Some(Slot::Arrived(arrival)) => {
                     book.slots.insert(escalation_id, Slot::Delivered);
-                    return Ok(at);
+                    return Ok(arrival);
                 }
                 None => {
                     let (sender, receiver) = oneshot::channel();
@@ -187,7 +196,7 @@ impl Arrivals {
             }
         };
         match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(at)) => Ok(at),
+            Ok(Ok(arrival)) => Ok(arrival),
             Ok(Err(_)) => anyhow::bail!("the feed reader went away"),
             Err(_) => {
                 anyhow::bail!("escalation {escalation_id} not on the feed within {timeout:?}")
@@ -228,10 +237,12 @@ impl Write for LineTimer {
         self.pending.extend_from_slice(buf);
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let escalation_id = serde_json::from_slice::<serde_json::Value>(&line)
-                .ok()
-                .and_then(|v| v.get("escalation_id")?.as_str()?.parse().ok());
-            self.arrivals.arrived(escalation_id, at);
+            let value = serde_json::from_slice::<serde_json::Value>(&line).ok();
+            let field = |name: &str| value.as_ref()?.get(name)?.as_str();
+            let escalation_id = field("escalation_id").and_then(|v| v.parse().ok());
+            let recorded = field("time").and_then(|v| v.parse().ok());
+            self.arrivals
+                .arrived(escalation_id, Arrival { at, recorded });
         }
         Ok(buf.len())
     }
@@ -311,8 +322,11 @@ mod tests {
     use super::{Arrivals, LineTimer};
 
     fn line(escalation_id: &str) -> Vec<u8> {
-        format!("{{\"feed_position\":1,\"escalation_id\":\"{escalation_id}\",\"message\":{{}}}}\n")
-            .into_bytes()
+        format!(
+            "{{\"feed_position\":1,\"time\":\"2026-01-05T08:00:00.123Z\",\
+             \"escalation_id\":\"{escalation_id}\",\"message\":{{}}}}\n"
+        )
+        .into_bytes()
     }
 
     #[tokio::test]
@@ -326,7 +340,11 @@ mod tests {
 
         out.write_all(&line(&id.to_string())).unwrap();
 
-        assert!(arrivals.wait(id, Duration::from_secs(60)).await.is_ok());
+        let arrival = arrivals.wait(id, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(
+            arrival.recorded,
+            Some("2026-01-05T08:00:00.123Z".parse().unwrap())
+        );
         let counts = arrivals.counts();
         assert_eq!((counts.lines, counts.unclaimed, counts.waiting), (1, 0, 0));
     }
