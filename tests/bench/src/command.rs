@@ -36,7 +36,7 @@ use crate::append::{self, PROJECT};
 use crate::echo::{self, EchoServer};
 use crate::load;
 use crate::relay;
-use crate::report::{Enforced, PAYLOAD_BYTES, Ratio, Summary, Target, log};
+use crate::report::{self, Enforced, PAYLOAD_BYTES, Ratio, Summary, Target, log};
 use crate::run::Ctx;
 use crate::served::{self, Served};
 use crate::workload;
@@ -186,11 +186,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
             concurrency: Some(32),
             numerator: PROJECT,
             denominator: Some(append::PEER),
-            per_round: project
-                .iter()
-                .zip(insert)
-                .map(|(p, i)| p.throughput() / i.throughput())
-                .collect(),
+            per_round: report::per_round(project, insert, |p, i| p.throughput() / i.throughput()),
             target: Some((Target::AtLeast(0.50, ">=0.50"), Enforced::Yes)),
         });
         ctx.reporter.ratio(&Ratio {
@@ -199,11 +195,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
             concurrency: Some(32),
             numerator: PROJECT,
             denominator: Some(append::PEER),
-            per_round: project
-                .iter()
-                .zip(insert)
-                .map(|(p, i)| p99(p) / p99(i))
-                .collect(),
+            per_round: report::per_round(project, insert, |p, i| p99(p) / p99(i)),
             target: Some((Target::AtMost(3.0, "<=3.0"), Enforced::Yes)),
         });
     }

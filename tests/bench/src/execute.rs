@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::append::{self, PROJECT};
 use crate::load;
-use crate::report::{Enforced, PAYLOAD_BYTES, Ratio, Summary, Target, log};
+use crate::report::{self, Enforced, PAYLOAD_BYTES, Ratio, Summary, Target, log};
 use crate::run::Ctx;
 use crate::workload;
 
@@ -106,11 +106,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
             concurrency: Some(c),
             numerator: PROJECT,
             denominator: Some(CQRS_ES),
-            per_round: project
-                .iter()
-                .zip(cqrs)
-                .map(|(p, q)| p.throughput() / q.throughput())
-                .collect(),
+            per_round: report::per_round(project, cqrs, |p, q| p.throughput() / q.throughput()),
             target: Some((Target::AtLeast(2.0, ">=2.0"), Enforced::Yes)),
         });
         ctx.reporter.ratio(&Ratio {
@@ -119,11 +115,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
             concurrency: Some(c),
             numerator: PROJECT,
             denominator: Some(CQRS_ES),
-            per_round: project
-                .iter()
-                .zip(cqrs)
-                .map(|(p, q)| p99(p) / p99(q))
-                .collect(),
+            per_round: report::per_round(project, cqrs, |p, q| p99(p) / p99(q)),
             target: Some((Target::AtMost(0.7, "<=0.7"), Enforced::Yes)),
         });
         ctx.reporter.ratio(&Ratio {
@@ -132,11 +124,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
             concurrency: Some(c),
             numerator: PROJECT,
             denominator: Some(append::PEER),
-            per_round: project
-                .iter()
-                .zip(insert)
-                .map(|(p, i)| p.throughput() / i.throughput())
-                .collect(),
+            per_round: report::per_round(project, insert, |p, i| p.throughput() / i.throughput()),
             target: Some((Target::AtLeast(0.50, ">=0.50"), Enforced::Informational)),
         });
     }

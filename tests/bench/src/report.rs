@@ -129,6 +129,15 @@ pub(crate) enum Enforced {
     Informational,
 }
 
+/// `f(project, peer)` for each round in which both sides ran, in round order.
+pub(crate) fn per_round(
+    project: &[Summary],
+    peer: &[Summary],
+    f: impl Fn(&Summary, &Summary) -> f64,
+) -> Vec<f64> {
+    project.iter().zip(peer).map(|(a, b)| f(a, b)).collect()
+}
+
 /// One ratio: its name, the two sides and the per-round values.
 #[derive(Clone, Debug)]
 pub(crate) struct Ratio {
