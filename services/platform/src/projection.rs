@@ -8,6 +8,13 @@
 //! A read model is a function of the service's events alone, so it can always be rebuilt:
 //! [`ProjectionRunner::rebuild`] replays the log into fresh tables in a scratch schema while the
 //! live tables keep serving, then swaps them in under the checkpoint lock.
+//!
+//! For the same reason a rebuildable projection's transactions commit without waiting for their
+//! WAL flush (`synchronous_commit = off` for that transaction alone; ADR 0009, `docs/adr`). A crash can lose
+//! its last commits, the read model and its checkpoint together, and the runner applies those
+//! events again; the events themselves were committed durably before it could read them, and
+//! any durable commit made after seeing the read model flushes it too. A projection whose
+//! output is durable (not rebuildable) commits durably.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +47,8 @@ pub trait Projection: Send + Sync + 'static {
     /// Whether the projection may be replayed from the start of the log. A read model may; a
     /// translator whose output is itself durable and numbered (the independent body's feed, appended
     /// to the log as it goes) must not, or its output would be written twice. For such a
-    /// projection a changed `version()` stops the service at start and `rebuild` is refused.
+    /// projection a changed `version()` stops the service at start and `rebuild` is refused, and
+    /// its transactions commit durably (a rebuildable one's need not wait for the WAL flush).
     fn rebuildable(&self) -> bool {
         true
     }
@@ -50,6 +58,15 @@ pub trait Projection: Send + Sync + 'static {
     /// them without a transaction (saving that checkpoint later, see [`ProjectionRunner::run`]).
     fn stream_types(&self) -> Option<&'static [&'static str]> {
         None
+    }
+
+    /// Whether the projection reads `event`, one of its [`stream_types`](Self::stream_types):
+    /// by default every one. The runner hands `apply` only events it reads, and moves past a
+    /// page without one the same way as past other stream types. Cheap: it runs for every event
+    /// of those stream types.
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        let _ = event;
+        true
     }
 
     /// Whether `apply` appends events to the log (a translator does): after each commit the
@@ -402,13 +419,14 @@ impl<P: Projection> ProjectionRunner<P> {
             return Ok(Step::Idle(progress));
         };
         let more = i64::try_from(page.len()).is_ok_and(|n| n >= self.page_size);
-        let page: Vec<RecordedEvent> = match self.projection.stream_types() {
-            Some(types) => page
-                .into_iter()
-                .filter(|e| types.contains(&e.stream_type.as_str()))
-                .collect(),
-            None => page,
-        };
+        let types = self.projection.stream_types();
+        let page: Vec<RecordedEvent> = page
+            .into_iter()
+            .filter(|e| {
+                types.is_none_or(|types| types.contains(&e.stream_type.as_str()))
+                    && self.projection.reads(e)
+            })
+            .collect();
         if page.is_empty() {
             // Nothing here for this read model: move on, and save the checkpoint later.
             self.applied.send_replace(last);
@@ -477,10 +495,15 @@ impl<P: Projection> ProjectionRunner<P> {
         tx: &mut PgConnection,
         expected: Position,
     ) -> anyhow::Result<Option<Position>> {
-        let (tx_id, sequence): (Xid8, i64) = sqlx::query_as(
-            "SELECT transaction_id, position FROM checkpoints WHERE name = $1 FOR UPDATE",
+        // A read model's transaction need not wait for its WAL flush (see the module's
+        // documentation); set here, in the statement every transaction of the runner starts with.
+        let (tx_id, sequence, _): (Xid8, i64, String) = sqlx::query_as(
+            "SELECT transaction_id, position,
+                    set_config('synchronous_commit', CASE WHEN $2 THEN 'on' ELSE 'off' END, true)
+             FROM checkpoints WHERE name = $1 FOR UPDATE",
         )
         .bind(self.checkpoint_name())
+        .bind(!self.projection.rebuildable())
         .fetch_one(&mut *tx)
         .await?;
         let stored = Position {

@@ -516,9 +516,15 @@ pub async fn load_checkpoint(pool: &PgPool, name: &str) -> anyhow::Result<Positi
 }
 
 /// Moves a named checkpoint forward; never backward, whoever else writes it.
+///
+/// The commit does not wait for its WAL flush (ADR 0009): a checkpoint a database crash takes
+/// back is a crash between acknowledgement and checkpoint (ADR 0002), so the relay publishes
+/// those events again with the same message ids and JetStream's duplicate window drops them.
 async fn save_checkpoint(pool: &PgPool, name: &str, position: Position) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO checkpoints (name, transaction_id, position) VALUES ($1, $2, $3)
+        "WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true))
+         INSERT INTO checkpoints (name, transaction_id, position)
+         SELECT $1, $2, $3 FROM commit_mode
          ON CONFLICT (name) DO UPDATE SET transaction_id = excluded.transaction_id,
                                           position = excluded.position, updated_at = now()
          WHERE (checkpoints.transaction_id, checkpoints.position) < (excluded.transaction_id, excluded.position)",

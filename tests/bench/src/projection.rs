@@ -241,7 +241,8 @@ async fn rebuild(ctx: &Ctx) -> anyhow::Result<()> {
             .zip(&peer)
             .map(|(a, b)| a.throughput() / b.throughput())
             .collect(),
-        target: Some((Target::AtLeast(0.60, ">=0.60"), Enforced::Informational)),
+        // W4 of the targets.
+        target: Some((Target::AtLeast(0.70, ">=0.70"), Enforced::Yes)),
     });
     peer_pool.close().await;
     pool.close().await;

@@ -12,8 +12,10 @@
 //!
 //! The queries the handlers run are in `queries`, re-exported here.
 //!
-//! Each event is applied with its own statement inside the runner's transaction: the batches are
-//! small (a case writes a handful of events a day) and per-event upserts keep the mapping plain.
+//! Each event is applied with its own statement inside the runner's transaction, except the
+//! cases' first events (`InspectionNotified`): runs of those, most of a page under load and in a
+//! rebuild, are written with one statement. A case writes a handful of events a day, so for the
+//! rest per-event upserts keep the mapping plain.
 //!
 //! [`ProjectionRunner::rebuild`]: platform::projection::ProjectionRunner::rebuild
 
@@ -153,6 +155,7 @@ impl Projection for InspectionsProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        let mut notified = Notified::default();
         for event in events {
             let decode_failed = || {
                 format!(
@@ -163,13 +166,94 @@ impl Projection for InspectionsProjection {
             if event.stream_type == InspectionCase::STREAM_TYPE {
                 let decoded = inspection::Event::decode(&event.event_type, &event.payload)
                     .with_context(decode_failed)?;
+                if let inspection::Event::InspectionNotified(e) = &decoded {
+                    notified.push(conn, event, e).await?;
+                    continue;
+                }
+                notified.write(conn).await?;
                 apply_case(conn, event, &decoded).await?;
             } else if event.stream_type == Concern::STREAM_TYPE {
                 let decoded = concern::Event::decode(&event.event_type, &event.payload)
                     .with_context(decode_failed)?;
+                notified.write(conn).await?;
                 apply_concern(conn, event.stream_id, &decoded).await?;
             }
         }
+        notified.write(conn).await
+    }
+}
+
+/// Consecutive `InspectionNotified` events, each a case's first, written with one statement:
+/// under load and in a rebuild most of a page is notifications. Written before any other event
+/// and before a second notification of a case already held, so the order of effects is the log's.
+#[derive(Debug, Default)]
+struct Notified {
+    ids: Vec<Uuid>,
+    remits: Vec<i32>,
+    leads: Vec<String>,
+    /// Each case's team as a JSON array: PostgreSQL arrays cannot be ragged.
+    teams: Vec<String>,
+    policies: Vec<String>,
+    starts: Vec<String>,
+    versions: Vec<i64>,
+    providers: Vec<String>,
+}
+
+impl Notified {
+    async fn push(
+        &mut self,
+        conn: &mut PgConnection,
+        event: &RecordedEvent,
+        e: &v1::InspectionNotified,
+    ) -> anyhow::Result<()> {
+        if self.ids.contains(&event.stream_id) {
+            self.write(conn).await?;
+        }
+        self.ids.push(event.stream_id);
+        self.remits.push(e.remit);
+        self.leads.push(e.lead_inspector_ref.clone());
+        self.teams
+            .push(serde_json::to_string(&e.team_inspector_refs)?);
+        self.policies.push(e.policy_version.clone());
+        self.starts.push(e.on_site_starts_on.clone());
+        self.versions.push(i64::from(event.version));
+        self.providers.push(e.provider_id.clone());
+        Ok(())
+    }
+
+    /// Writes what is held, and empties it.
+    async fn write(&mut self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO inspection_cases (inspection_id, remit, stage, lead_inspector_ref,
+                 team_inspector_refs, policy_version, on_site_starts_on, version, provider_id)
+             SELECT id, remit, $9, lead,
+                    ARRAY(SELECT jsonb_array_elements_text(team::jsonb)), policy, starts, version,
+                    provider
+             FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[], $8::text[])
+                  AS n(id, remit, lead, team, policy, starts, version, provider)
+             ON CONFLICT (inspection_id) DO UPDATE SET remit = excluded.remit,
+                 provider_id = excluded.provider_id,
+                 stage = excluded.stage, lead_inspector_ref = excluded.lead_inspector_ref,
+                 team_inspector_refs = excluded.team_inspector_refs,
+                 policy_version = excluded.policy_version,
+                 on_site_starts_on = excluded.on_site_starts_on, version = excluded.version",
+        )
+        .bind(&self.ids)
+        .bind(&self.remits)
+        .bind(&self.leads)
+        .bind(&self.teams)
+        .bind(&self.policies)
+        .bind(&self.starts)
+        .bind(&self.versions)
+        .bind(&self.providers)
+        .bind(v1::InspectionCaseStage::Notified as i32)
+        .execute(&mut *conn)
+        .await?;
+        *self = Notified::default();
         Ok(())
     }
 }
@@ -236,30 +320,8 @@ async fn apply_case(
     let id = event.stream_id;
     let version = event.version;
     match decoded {
-        E::InspectionNotified(e) => {
-            sqlx::query(
-                "INSERT INTO inspection_cases (inspection_id, remit, stage, lead_inspector_ref,
-                     team_inspector_refs, policy_version, on_site_starts_on, version, provider_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (inspection_id) DO UPDATE SET remit = excluded.remit,
-                     provider_id = excluded.provider_id,
-                     stage = excluded.stage, lead_inspector_ref = excluded.lead_inspector_ref,
-                     team_inspector_refs = excluded.team_inspector_refs,
-                     policy_version = excluded.policy_version,
-                     on_site_starts_on = excluded.on_site_starts_on, version = excluded.version",
-            )
-            .bind(id)
-            .bind(e.remit)
-            .bind(S::Notified as i32)
-            .bind(&e.lead_inspector_ref)
-            .bind(&e.team_inspector_refs)
-            .bind(&e.policy_version)
-            .bind(&e.on_site_starts_on)
-            .bind(i64::from(version))
-            .bind(&e.provider_id)
-            .execute(conn)
-            .await?;
-        }
+        // Written in batches by `Notified`.
+        E::InspectionNotified(_) => {}
         E::InspectionDeferred(e) => {
             set_stage(conn, id, version, S::Deferred).await?;
             sqlx::query(

@@ -80,54 +80,72 @@ impl Projection for TimerProjection {
         Some(READS)
     }
 
+    /// Only the events that change a timer: most of a case's events (every notification, for
+    /// one) change none, and then the runner needs no transaction.
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        !matches!(change(event), Ok(None))
+    }
+
     async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
-        use inspection::Event as E;
         for event in events {
             if event.stream_type != InspectionCase::STREAM_TYPE {
                 continue;
             }
-            let id = event.stream_id;
-            let decoded = inspection::Event::decode(&event.event_type, &event.payload)
-                .with_context(|| format!("Failed to decode event {}", event.event_id))?;
-            match decoded {
-                E::InspectionPaused(e) => {
-                    let paused_at = instant(e.paused_at.as_ref());
-                    let timer = Timer {
-                        timer_id: pause_timer_id(id, paused_at),
-                        kind: DEEM_INCOMPLETE.to_owned(),
-                        stream_id: id,
-                        due_at: just_after(instant(e.resume_deadline.as_ref())),
-                    };
-                    timer::schedule(conn, TABLE, &timer).await?;
-                }
-                E::InspectionResumed(e) => {
-                    let paused_at = instant(e.paused_at.as_ref());
-                    timer::cancel(conn, TABLE, &pause_timer_id(id, paused_at)).await?;
-                }
-                E::InspectionDeemedIncomplete(e) => {
-                    let paused_at = instant(e.paused_at.as_ref());
-                    timer::mark_fired(conn, TABLE, &pause_timer_id(id, paused_at)).await?;
-                }
-                E::OnSiteVisitEnded(e) => {
-                    let timer = Timer {
-                        timer_id: explanation_timer_id(id),
-                        kind: REQUIRE_EXPLANATION.to_owned(),
-                        stream_id: id,
-                        due_at: just_after(instant(e.publication_expected_by.as_ref())),
-                    };
-                    timer::schedule(conn, TABLE, &timer).await?;
-                }
-                E::ReportPublished(_) => {
-                    timer::cancel(conn, TABLE, &explanation_timer_id(id)).await?;
-                }
-                E::PublicationDelayExplanationDue(_) => {
-                    timer::mark_fired(conn, TABLE, &explanation_timer_id(id)).await?;
-                }
-                _ => {}
+            match change(event)? {
+                Some(Change::Schedule(timer)) => timer::schedule(conn, TABLE, &timer).await?,
+                Some(Change::Cancel(timer_id)) => timer::cancel(conn, TABLE, &timer_id).await?,
+                Some(Change::Fired(timer_id)) => timer::mark_fired(conn, TABLE, &timer_id).await?,
+                None => {}
             }
         }
         Ok(())
     }
+}
+
+/// What one of the case's events does to its timers.
+enum Change {
+    Schedule(Timer),
+    Cancel(String),
+    Fired(String),
+}
+
+/// The timer change `event` makes, if any.
+///
+/// # Errors
+/// An event that does not decode.
+fn change(event: &RecordedEvent) -> anyhow::Result<Option<Change>> {
+    use inspection::Event as E;
+    let id = event.stream_id;
+    let decoded = inspection::Event::decode(&event.event_type, &event.payload)
+        .with_context(|| format!("Failed to decode event {}", event.event_id))?;
+    Ok(match decoded {
+        E::InspectionPaused(e) => {
+            let paused_at = instant(e.paused_at.as_ref());
+            Some(Change::Schedule(Timer {
+                timer_id: pause_timer_id(id, paused_at),
+                kind: DEEM_INCOMPLETE.to_owned(),
+                stream_id: id,
+                due_at: just_after(instant(e.resume_deadline.as_ref())),
+            }))
+        }
+        E::InspectionResumed(e) => Some(Change::Cancel(pause_timer_id(
+            id,
+            instant(e.paused_at.as_ref()),
+        ))),
+        E::InspectionDeemedIncomplete(e) => Some(Change::Fired(pause_timer_id(
+            id,
+            instant(e.paused_at.as_ref()),
+        ))),
+        E::OnSiteVisitEnded(e) => Some(Change::Schedule(Timer {
+            timer_id: explanation_timer_id(id),
+            kind: REQUIRE_EXPLANATION.to_owned(),
+            stream_id: id,
+            due_at: just_after(instant(e.publication_expected_by.as_ref())),
+        })),
+        E::ReportPublished(_) => Some(Change::Cancel(explanation_timer_id(id))),
+        E::PublicationDelayExplanationDue(_) => Some(Change::Fired(explanation_timer_id(id))),
+        _ => None,
+    })
 }
 
 /// Runs a due timer's command as `system:timer`, evaluated at the scheduler's `now`.

@@ -418,3 +418,175 @@ async fn a_running_projection_saves_a_checkpoint_moved_only_past_events_it_does_
     assert!(saved);
     assert_eq!(audit_rows(s.store.pool()).await.len(), 1);
 }
+
+/// Reads only the credits of ledger streams, recording each one it is given.
+#[derive(Clone, Copy, Debug)]
+struct CreditsOnly;
+
+impl Projection for CreditsOnly {
+    fn name(&self) -> &'static str {
+        "credits_only"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["credits_only"]
+    }
+
+    fn create_tables(&self) -> &'static str {
+        "CREATE TABLE credits_only (event_id uuid PRIMARY KEY, event_type text NOT NULL)"
+    }
+
+    fn stream_types(&self) -> Option<&'static [&'static str]> {
+        Some(&["ledger"])
+    }
+
+    fn reads(&self, event: &RecordedEvent) -> bool {
+        platform::aggregate::is_message_named::<platform::testing::ledger::Credited>(
+            &event.event_type,
+        )
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        for e in events {
+            sqlx::query("INSERT INTO credits_only (event_id, event_type) VALUES ($1, $2)")
+                .bind(e.event_id)
+                .bind(&e.event_type)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_projection_is_given_only_the_events_it_reads_of_its_stream_types() {
+    // Given: a ledger opened, credited twice, and more ledgers only opened after it.
+    let s = store().await;
+    let ledger = Uuid::now_v7();
+    let appended = s
+        .store
+        .append(
+            "ledger",
+            ledger,
+            platform::event_store::ExpectedVersion::NoStream,
+            &[
+                crate::helpers::opened("x"),
+                crate::helpers::credited(5),
+                crate::helpers::credited(7),
+            ],
+            &crate::helpers::metadata(),
+            None,
+        )
+        .await
+        .unwrap();
+    append_streams(&s.store, 3).await;
+    let (_, last) = append_one_of(&s.store, "ledger").await;
+    crate::helpers::wait_until_readable(&s.store, 7).await;
+    // When
+    let runner = ProjectionRunner::new(&s.store, SCHEMA, CreditsOnly).unwrap();
+    let applied = runner.run_once().await.unwrap();
+    // Then: the two credits, and the checkpoint past the openings after them.
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT event_id, event_type FROM credits_only ORDER BY event_id")
+            .fetch_all(s.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(applied, 2);
+    let credited: Vec<Uuid> = appended.events[1..].iter().map(|e| e.event_id).collect();
+    assert_eq!(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>(), credited);
+    assert!(
+        rows.iter().all(|(_, t)| t.ends_with(".Credited")),
+        "{rows:?}"
+    );
+    let saved = wait_for_position(s.store.pool(), "credits_only", None, last, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        saved,
+        "run_once saves the checkpoint past events it does not read"
+    );
+}
+
+/// Records the `synchronous_commit` its transaction runs with.
+#[derive(Clone, Copy, Debug)]
+struct CommitMode {
+    rebuildable: bool,
+}
+
+impl Projection for CommitMode {
+    fn name(&self) -> &'static str {
+        if self.rebuildable {
+            "commit_mode_read_model"
+        } else {
+            "commit_mode_durable"
+        }
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["commit_modes"]
+    }
+
+    fn create_tables(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS commit_modes (projection text NOT NULL, setting text NOT NULL)"
+    }
+
+    fn rebuildable(&self) -> bool {
+        self.rebuildable
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, _: &[RecordedEvent]) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO commit_modes (projection, setting)
+             VALUES ($1, current_setting('synchronous_commit'))",
+        )
+        .bind(self.name())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_read_model_commits_without_waiting_for_its_wal_flush_and_durable_output_waits() {
+    // Given
+    let s = store().await;
+    append_streams(&s.store, 2).await;
+    crate::helpers::wait_until_readable(&s.store, 2).await;
+    // When
+    for rebuildable in [true, false] {
+        let runner = ProjectionRunner::new(&s.store, SCHEMA, CommitMode { rebuildable }).unwrap();
+        assert_eq!(runner.run_once().await.unwrap(), 2);
+    }
+    // Then: each transaction had its own setting, and no pooled connection kept it.
+    let modes: Vec<(String, String)> =
+        sqlx::query_as("SELECT projection, setting FROM commit_modes ORDER BY projection")
+            .fetch_all(s.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        modes,
+        [
+            ("commit_mode_durable".to_owned(), "on".to_owned()),
+            ("commit_mode_read_model".to_owned(), "off".to_owned()),
+        ]
+    );
+    let mut connections = Vec::new();
+    for _ in 0..s.store.pool().size() {
+        connections.push(s.store.pool().acquire().await.unwrap());
+    }
+    for conn in &mut connections {
+        let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(setting, "on");
+    }
+}
