@@ -6,6 +6,7 @@
 //! the second fails and nothing it wrote survives. A command's answer is therefore either all of
 //! its events committed together or none of them.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::aggregate::{Aggregate, DomainEvent};
 use crate::pg::Xid8;
-use crate::tail::{EVENT_COLUMNS, EventRow, Metadata, Position, RecordedEvent};
+use crate::tail::{EVENT_COLUMNS, EventRow, Metadata, Position, RecordedEvent, SharedTail};
 use crate::telemetry::names;
 
 /// What the writer believes about the stream before appending.
@@ -189,6 +190,7 @@ const MAX_ATTEMPTS: usize = 5;
 pub struct EventStore {
     pool: PgPool,
     appended: watch::Sender<Committed>,
+    tail: Arc<SharedTail>,
 }
 
 /// What in-process tailers (relays, projection runners) learn of this process's commits, so
@@ -255,11 +257,34 @@ impl EventStore {
     /// A store over a pool whose `search_path` is the service's schema.
     pub fn new(pool: PgPool) -> Self {
         let (appended, _) = watch::channel(Committed::default());
-        EventStore { pool, appended }
+        EventStore {
+            pool,
+            appended,
+            tail: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// [`tail::read_after`](crate::tail::read_after) over the store's pool, shared by every
+    /// tailer of this store (and its clones) in the process: one read of the log's end answers
+    /// all the tailers a commit wakes (see [`SharedTail`]).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn read_after(
+        &self,
+        after: Position,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        self.tail.read_after(&self.pool, after, limit).await
+    }
+
+    /// What the store's tailers share (for its counters).
+    pub fn shared_tail(&self) -> &SharedTail {
+        &self.tail
     }
 
     /// Changes after every append this process commits (see [`Committed`]).

@@ -401,7 +401,10 @@ impl<P: Projection> ProjectionRunner<P> {
 
     #[tracing::instrument(skip_all, fields(projection = self.projection.name(), from = %progress.reached))]
     async fn step(&self, progress: Progress) -> anyhow::Result<Step> {
-        let page = tail::read_after(&self.pool, progress.reached, self.page_size).await?;
+        let page = self
+            .store
+            .read_after(progress.reached, self.page_size)
+            .await?;
         let Some(last) = page.last().map(|e| e.position) else {
             let due = progress
                 .unsaved_since

@@ -135,6 +135,7 @@ impl RelayConfig {
 /// Publishes one service's events to JetStream.
 #[derive(Clone, Debug)]
 pub struct Relay {
+    store: EventStore,
     pool: PgPool,
     js: jetstream::Context,
     config: RelayConfig,
@@ -144,6 +145,7 @@ pub struct Relay {
 impl Relay {
     pub fn new(store: &EventStore, js: jetstream::Context, config: RelayConfig) -> Self {
         Relay {
+            store: store.clone(),
             pool: store.pool().clone(),
             js,
             config,
@@ -307,7 +309,7 @@ impl Relay {
     #[tracing::instrument(skip_all, fields(service = %self.config.service, from = %from))]
     async fn publish_page(&self, from: Position, save_skipped: bool) -> anyhow::Result<Page> {
         let limit = i64::try_from(self.config.max_in_flight * 4).unwrap_or(1024);
-        let page = tail::read_after(&self.pool, from, limit).await?;
+        let page = self.store.read_after(from, limit).await?;
         if page.is_empty() {
             return Ok(Page {
                 acked: from,

@@ -12,12 +12,19 @@
 //! The cost is latency: a long transaction anywhere in the cluster holds the horizon back and
 //! every reader waits for it (never skips). `redress status` shows the horizon's age and the
 //! transaction holding it; `idle_in_transaction_session_timeout` bounds it.
+//!
+//! The tailers of one store in one process share a [`SharedTail`], so a commit costs one
+//! read of the log's end rather than one per tailer.
 
 use jiff::Timestamp;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::pg::{PgTimestamp, Xid8};
+
+mod shared;
+
+pub use shared::SharedTail;
 
 /// A place in one service's log: events are ordered by `(transaction, sequence)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,5 +1,4 @@
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use platform::tail::{self, Position};
@@ -120,17 +119,12 @@ async fn a_reader_resumes_after_a_position_and_honours_the_page_size() {
     assert_eq!(read, ids);
 }
 
-#[tokio::test]
-async fn every_committed_event_is_read_exactly_once_in_a_stable_order_under_concurrent_writers() {
-    let s = store().await;
-    let pool = s.store.pool().clone();
-    let seed: u64 = rand::rng().random();
-    eprintln!("seed {seed}");
+/// Writers that commit or roll back transactions of one to three events after random delays;
+/// each returns the ids it committed.
+fn spawn_writers(pool: &sqlx::PgPool, seed: u64) -> Vec<tokio::task::JoinHandle<Vec<Uuid>>> {
     const WRITERS: u64 = 8;
     const TRANSACTIONS: usize = 30;
-
-    // Act: writers commit or roll back after random delays while a reader tails with small pages.
-    let writers: Vec<_> = (0..WRITERS)
+    (0..WRITERS)
         .map(|w| {
             let pool = pool.clone();
             tokio::spawn(async move {
@@ -153,68 +147,234 @@ async fn every_committed_event_is_read_exactly_once_in_a_stable_order_under_conc
                 committed
             })
         })
-        .collect();
-    let done = Arc::new(tokio::sync::Notify::new());
-    let reader = {
-        let (pool, done) = (pool.clone(), done.clone());
-        tokio::spawn(async move {
-            let mut cursor = Position::START;
-            let mut read = Vec::new();
-            let finished = done.notified();
-            tokio::pin!(finished);
-            let mut catch_up: Option<tail::CatchUp> = None;
-            loop {
-                let ready = match &catch_up {
-                    Some(c) => c.ready(&pool).await.unwrap(),
-                    None => false,
-                };
-                let page = tail::read_after(&pool, cursor, 7).await.unwrap();
-                if let Some(last) = page.last() {
-                    assert!(last.position > cursor, "the cursor must only move forward");
-                    cursor = last.position;
-                    read.extend(page.iter().map(|e| e.event_id));
-                    continue;
-                }
-                if ready {
-                    return read;
-                }
-                if catch_up.is_none() {
-                    tokio::select! {
-                        () = &mut finished => catch_up = Some(tail::CatchUp::start(&pool, Duration::from_secs(30)).await.unwrap()),
-                        () = tokio::time::sleep(Duration::from_millis(1)) => {}
-                    }
-                } else {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+        .collect()
+}
+
+/// Tails from `cursor` with `read` until `done` turns true and everything committed before it
+/// has been read; returns the ids read, in order.
+fn spawn_reader<F, Fut>(
+    pool: &sqlx::PgPool,
+    mut cursor: Position,
+    mut done: tokio::sync::watch::Receiver<bool>,
+    read: F,
+) -> tokio::task::JoinHandle<Vec<Uuid>>
+where
+    F: Fn(Position) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<tail::RecordedEvent>> + Send,
+{
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut read_ids = Vec::new();
+        let mut catch_up: Option<tail::CatchUp> = None;
+        loop {
+            let ready = match &catch_up {
+                Some(c) => c.ready(&pool).await.unwrap(),
+                None => false,
+            };
+            let page = read(cursor).await;
+            if let Some(last) = page.last() {
+                assert!(last.position > cursor, "the cursor must only move forward");
+                cursor = last.position;
+                read_ids.extend(page.iter().map(|e| e.event_id));
+                continue;
             }
-        })
-    };
+            if ready {
+                return read_ids;
+            }
+            if catch_up.is_none() {
+                let finished = tokio::select! {
+                    finished = done.wait_for(|done| *done) => finished.is_ok(),
+                    () = tokio::time::sleep(Duration::from_millis(1)) => false,
+                };
+                if finished {
+                    catch_up = Some(
+                        tail::CatchUp::start(&pool, Duration::from_secs(30))
+                            .await
+                            .unwrap(),
+                    );
+                }
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    })
+}
+
+/// Waits for the writers, tells the readers, and checks each read exactly once every event
+/// committed by the writers, and the history it started before, in the order a fresh reader
+/// sees now.
+async fn assert_read_exactly_once(
+    pool: &sqlx::PgPool,
+    seed: u64,
+    writers: Vec<tokio::task::JoinHandle<Vec<Uuid>>>,
+    done: tokio::sync::watch::Sender<bool>,
+    readers: Vec<(Vec<Uuid>, tokio::task::JoinHandle<Vec<Uuid>>)>,
+) {
     let mut committed = Vec::new();
     for writer in writers {
         committed.extend(writer.await.unwrap());
     }
-    done.notify_one();
-    let read = reader.await.unwrap();
-
-    // Assert: exactly once each, nothing else, in the order a fresh reader sees now.
-    let unique: HashSet<Uuid> = read.iter().copied().collect();
-    assert_eq!(
-        unique.len(),
-        read.len(),
-        "an event was read twice (seed {seed})"
-    );
-    assert_eq!(
-        unique,
-        committed.iter().copied().collect::<HashSet<_>>(),
-        "committed and read differ (seed {seed})"
-    );
+    done.send_replace(true);
     let stable: Vec<Uuid> =
         sqlx::query_scalar("SELECT event_id FROM events ORDER BY transaction_id, position")
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await
             .unwrap();
+    for (history, reader) in readers {
+        let read = reader.await.unwrap();
+        let unique: HashSet<Uuid> = read.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            read.len(),
+            "an event was read twice (seed {seed})"
+        );
+        let expected: HashSet<Uuid> = committed.iter().chain(&history).copied().collect();
+        assert_eq!(unique, expected, "committed and read differ (seed {seed})");
+        let in_order: Vec<Uuid> = stable
+            .iter()
+            .filter(|id| expected.contains(id))
+            .copied()
+            .collect();
+        assert_eq!(
+            read, in_order,
+            "the order read live differs from the final order (seed {seed})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_committed_event_is_read_exactly_once_in_a_stable_order_under_concurrent_writers() {
+    let s = store().await;
+    let pool = s.store.pool().clone();
+    let seed: u64 = rand::rng().random();
+    eprintln!("seed {seed}");
+
+    // Act: writers commit or roll back after random delays while a reader tails with small pages.
+    let writers = spawn_writers(&pool, seed);
+    let (done, finished) = tokio::sync::watch::channel(false);
+    let reader = spawn_reader(&pool, Position::START, finished, {
+        let pool = pool.clone();
+        move |cursor| {
+            let pool = pool.clone();
+            async move { tail::read_after(&pool, cursor, 7).await.unwrap() }
+        }
+    });
+
+    // Assert
+    assert_read_exactly_once(&pool, seed, writers, done, vec![(Vec::new(), reader)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tailers_sharing_a_store_each_read_every_committed_event_exactly_once_in_order() {
+    let s = store().await;
+    let pool = s.store.pool().clone();
+    let seed: u64 = rand::rng().random();
+    eprintln!("seed {seed}");
+    // Arrange: some history, so a tailer starting at the beginning is behind the others.
+    let history = crate::helpers::append_streams(&s.store, 40).await;
+    crate::helpers::wait_until_readable(&s.store, 40).await;
+    let resume = read_all(&pool, Position::START).await[39].position;
+
+    // Act: writers race while tailers of one store read with different page sizes, two from
+    // the end of the history and one from the beginning.
+    let writers = spawn_writers(&pool, seed);
+    let (done, finished) = tokio::sync::watch::channel(false);
+    let tailer = |from: Position, page: i64| {
+        let store = s.store.clone();
+        spawn_reader(&pool, from, finished.clone(), move |cursor| {
+            let store = store.clone();
+            async move { store.read_after(cursor, page).await.unwrap() }
+        })
+    };
+    let readers = vec![
+        (Vec::new(), tailer(resume, 7)),
+        (Vec::new(), tailer(resume, 1000)),
+        (history, tailer(Position::START, 3)),
+        (Vec::new(), tailer(resume, 1)),
+    ];
+
+    // Assert
+    assert_read_exactly_once(&pool, seed, writers, done, readers).await;
+}
+
+/// Reads `n` events through the store's shared tail, once they are all visible.
+async fn settled_events(store: &platform::event_store::EventStore, n: usize) -> Vec<Uuid> {
+    crate::helpers::wait_until_readable(store, n).await;
+    read_all(store.pool(), Position::START)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_read_of_the_log_answers_every_tailer_a_commit_wakes() {
+    let s = store().await;
+    let ids = crate::helpers::append_streams(&s.store, 3).await;
+    assert_eq!(settled_events(&s.store, 3).await, ids);
+    let tail = s.store.shared_tail();
+    let before = tail.log_reads();
+
+    // Act: four tailers at the same cursor ask at the same moment, as after one commit.
+    let pages =
+        futures_util::future::join_all((0..4).map(|_| s.store.read_after(Position::START, 100)))
+            .await;
+
+    // Assert: each got the whole log, from one query.
+    for page in pages {
+        let read: Vec<Uuid> = page.unwrap().iter().map(|e| e.event_id).collect();
+        assert_eq!(read, ids);
+    }
+    assert_eq!(tail.log_reads() - before, 1);
+}
+
+#[tokio::test]
+async fn a_full_page_comes_from_the_shared_tail_but_a_short_one_needs_a_read_begun_after_the_call()
+{
+    let s = store().await;
+    let ids = crate::helpers::append_streams(&s.store, 3).await;
+    assert_eq!(settled_events(&s.store, 3).await, ids);
+    let tail = s.store.shared_tail();
+    let first = s.store.read_after(Position::START, 100).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let after_first = tail.log_reads();
+
+    // Act and assert: a full page is answered from what was read.
+    let full = s.store.read_after(Position::START, 2).await.unwrap();
     assert_eq!(
-        read, stable,
-        "the order read live differs from the final order (seed {seed})"
+        full.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        ids[..2]
     );
+    assert_eq!(tail.log_reads(), after_first);
+
+    // Act and assert: a short page means "everything visible now", so a new call reads again and
+    // sees an event committed since the first read.
+    let later = crate::helpers::append_streams(&s.store, 1).await;
+    crate::helpers::wait_until_readable(&s.store, 4).await;
+    let fresh = s.store.read_after(first[2].position, 100).await.unwrap();
+    assert_eq!(fresh.iter().map(|e| e.event_id).collect::<Vec<_>>(), later);
+    assert_eq!(tail.log_reads(), after_first + 1);
+}
+
+#[tokio::test]
+async fn a_tailer_ahead_of_the_shared_tail_moves_it_and_one_left_behind_reads_the_log_itself() {
+    let s = store().await;
+    let first = crate::helpers::append_streams(&s.store, 2).await;
+    settled_events(&s.store, 2).await;
+    let shared = s.store.read_after(Position::START, 100).await.unwrap();
+    assert_eq!(shared.len(), 2);
+    let later = crate::helpers::append_streams(&s.store, 2).await;
+    settled_events(&s.store, 4).await;
+    let all = read_all(s.store.pool(), Position::START).await;
+
+    // Act: a tailer that read the log itself asks from the third event, past what is shared;
+    // then one still at the second event asks.
+    let ahead = s.store.read_after(all[2].position, 100).await.unwrap();
+    let behind = s.store.read_after(all[1].position, 100).await.unwrap();
+
+    // Assert: neither misses an event.
+    let ids = |page: &[tail::RecordedEvent]| page.iter().map(|e| e.event_id).collect::<Vec<_>>();
+    assert_eq!(ids(&shared), first);
+    assert_eq!(ids(&ahead), later[1..]);
+    assert_eq!(ids(&behind), later);
 }
