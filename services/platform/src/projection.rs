@@ -455,7 +455,7 @@ impl<P: Projection> ProjectionRunner<P> {
             return Ok(Step::Applied(skipped, 0, more));
         }
         let mut tx = self.pool.begin().await?;
-        if let Some(moved) = self.lock_checkpoint(&mut tx, progress.saved).await? {
+        if let Some(moved) = self.move_checkpoint(&mut *tx, progress.saved, last).await? {
             tx.rollback().await?;
             return Ok(Step::Moved(moved));
         }
@@ -463,7 +463,6 @@ impl<P: Projection> ProjectionRunner<P> {
         fail::fail_point!("projection::after_apply_before_commit", |_| Err(
             anyhow::anyhow!("failpoint projection::after_apply_before_commit")
         ));
-        self.write_checkpoint(&mut tx, last).await?;
         tx.commit().await?;
         if self.projection.appends_events() {
             self.store.committed_elsewhere();
@@ -491,56 +490,44 @@ impl<P: Projection> ProjectionRunner<P> {
         ))
     }
 
-    /// Locks the checkpoint row; returns where it stands when that is not `expected` (another
-    /// replica or a rebuild moved it), having told `applied`.
-    async fn lock_checkpoint(
+    /// Moves the checkpoint row from `expected` to `to`, locking it for the rest of `tx`;
+    /// returns where it stands instead, having told `applied`, when that is not `expected`
+    /// (another replica or a rebuild moved it).
+    async fn move_checkpoint<'e>(
         &self,
-        tx: &mut PgConnection,
+        tx: impl sqlx::PgExecutor<'e>,
         expected: Position,
+        to: Position,
     ) -> anyhow::Result<Option<Position>> {
         // A read model's transaction need not wait for its WAL flush (see the module's
         // documentation); set here, in the statement every transaction of the runner starts with.
-        let (tx_id, sequence, _): (Xid8, i64, String) = sqlx::query_as(
-            "SELECT transaction_id, position,
-                    set_config('synchronous_commit', CASE WHEN $2 THEN 'on' ELSE 'off' END, true)
-             FROM checkpoints WHERE name = $1 FOR UPDATE",
+        let moved: Option<String> = sqlx::query_scalar(
+            "UPDATE checkpoints SET transaction_id = $4, position = $5, updated_at = now()
+             WHERE name = $1 AND transaction_id = $2 AND position = $3
+             RETURNING set_config('synchronous_commit', CASE WHEN $6 THEN 'on' ELSE 'off' END, true)",
         )
         .bind(self.checkpoint_name())
+        .bind(Xid8(expected.transaction))
+        .bind(expected.sequence)
+        .bind(Xid8(to.transaction))
+        .bind(to.sequence)
         .bind(!self.projection.rebuildable())
-        .fetch_one(&mut *tx)
+        .fetch_optional(tx)
         .await?;
-        let stored = Position {
-            transaction: tx_id.0,
-            sequence,
-        };
-        if stored == expected {
+        if moved.is_some() {
             return Ok(None);
         }
+        let stored = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name()).await?;
         self.applied.send_replace(stored);
         Ok(Some(stored))
-    }
-
-    async fn write_checkpoint(&self, tx: &mut PgConnection, to: Position) -> sqlx::Result<()> {
-        sqlx::query("UPDATE checkpoints SET transaction_id = $2, position = $3, updated_at = now() WHERE name = $1")
-            .bind(self.checkpoint_name())
-            .bind(Xid8(to.transaction))
-            .bind(to.sequence)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
     }
 
     /// Saves a checkpoint moved past events the projection does not read. Returns where the
     /// checkpoint stands instead when someone else moved it.
     async fn save(&self, progress: Progress) -> anyhow::Result<Option<Position>> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(moved) = self.lock_checkpoint(&mut tx, progress.saved).await? {
-            tx.rollback().await?;
-            return Ok(Some(moved));
-        }
-        self.write_checkpoint(&mut tx, progress.reached).await?;
-        tx.commit().await?;
-        Ok(None)
+        // One statement: it needs no transaction around it.
+        self.move_checkpoint(&self.pool, progress.saved, progress.reached)
+            .await
     }
 
     async fn report_lag(&self, reached: Position) {
