@@ -1,9 +1,10 @@
 //! Projections: read models kept in PostgreSQL from the service's own log, exactly once in effect.
 //!
-//! A runner reads a page of the log in tail order, then in ONE transaction locks its checkpoint
-//! row, checks nobody moved it, applies the page and moves the checkpoint. An event's effect and
-//! the checkpoint that records it commit together, so a crash at any point either keeps both or
-//! neither, and replicas racing for the same projection serialise on the row lock.
+//! A runner reads a page of the log in tail order, then in ONE transaction moves its checkpoint
+//! row, in a statement that locks it and checks nobody else moved it, and applies the page. An
+//! event's effect and the checkpoint that records it commit together, so a crash at any point
+//! either keeps both or neither, and replicas racing for the same projection serialise on the
+//! row lock.
 //!
 //! A read model is a function of the service's events alone, so it can always be rebuilt:
 //! [`ProjectionRunner::rebuild`] replays the log into fresh tables in a scratch schema while the
@@ -517,7 +518,23 @@ impl<P: Projection> ProjectionRunner<P> {
         if moved.is_some() {
             return Ok(None);
         }
-        let stored = crate::relay::load_checkpoint(&self.pool, &self.checkpoint_name()).await?;
+        let stored: Option<(Xid8, i64)> =
+            sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = $1")
+                .bind(self.checkpoint_name())
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((transaction, sequence)) = stored else {
+            // Created by `init`: gone only if removed by hand. Fail (and retry) rather than
+            // start again from the beginning of the log.
+            anyhow::bail!(
+                "the checkpoint row {} is missing; restart the service to create it",
+                self.checkpoint_name()
+            );
+        };
+        let stored = Position {
+            transaction: transaction.0,
+            sequence,
+        };
         self.applied.send_replace(stored);
         Ok(Some(stored))
     }
