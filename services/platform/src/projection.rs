@@ -518,22 +518,15 @@ impl<P: Projection> ProjectionRunner<P> {
         if moved.is_some() {
             return Ok(None);
         }
-        let stored: Option<(Xid8, i64)> =
-            sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = $1")
-                .bind(self.checkpoint_name())
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((transaction, sequence)) = stored else {
+        let Some(stored) =
+            crate::relay::find_checkpoint(&self.pool, &self.checkpoint_name()).await?
+        else {
             // Created by `init`: gone only if removed by hand. Fail (and retry) rather than
             // start again from the beginning of the log.
             anyhow::bail!(
                 "the checkpoint row {} is missing; restart the service to create it",
                 self.checkpoint_name()
             );
-        };
-        let stored = Position {
-            transaction: transaction.0,
-            sequence,
         };
         self.applied.send_replace(stored);
         Ok(Some(stored))

@@ -136,20 +136,16 @@ impl RelayConfig {
 #[derive(Clone, Debug)]
 pub struct Relay {
     store: EventStore,
-    pool: PgPool,
     js: jetstream::Context,
     config: RelayConfig,
-    appended: tokio::sync::watch::Receiver<crate::event_store::Committed>,
 }
 
 impl Relay {
     pub fn new(store: &EventStore, js: jetstream::Context, config: RelayConfig) -> Self {
         Relay {
             store: store.clone(),
-            pool: store.pool().clone(),
             js,
             config,
-            appended: store.appended(),
         }
     }
 
@@ -158,7 +154,7 @@ impl Relay {
     /// # Errors
     /// Never returns an error for NATS or PostgreSQL outages: it logs them and retries.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut wakeup = Wakeup::new(Some(self.appended.clone()), self.config.idle_poll);
+        let mut wakeup = Wakeup::new(Some(self.store.appended()), self.config.idle_poll);
         while !shutdown.is_cancelled() {
             match self.lead(&shutdown, &mut wakeup).await {
                 Ok(true) => {}
@@ -191,11 +187,11 @@ impl Relay {
             .await?
             .ok_or_else(|| anyhow::anyhow!("another relay is leading"))?;
         let result = async {
-            let catch_up = CatchUp::start(&self.pool, Duration::from_secs(30)).await?;
+            let catch_up = CatchUp::start(self.store.pool(), Duration::from_secs(30)).await?;
             let mut checkpoint = self.checkpoint().await?;
             let mut published = 0;
             loop {
-                let ready = catch_up.ready(&self.pool).await?;
+                let ready = catch_up.ready(self.store.pool()).await?;
                 let Page {
                     acked: next,
                     published: count,
@@ -251,7 +247,7 @@ impl Relay {
                         continue;
                     }
                 } else if due {
-                    save_checkpoint(&self.pool, &self.config.name, checkpoint).await?;
+                    save_checkpoint(self.store.pool(), &self.config.name, checkpoint).await?;
                     unsaved_since = None;
                 }
                 if checked.is_none_or(|at| at.elapsed() >= LEAD_CHECK_EVERY) {
@@ -263,7 +259,7 @@ impl Relay {
                 if !wakeup.wait(shutdown, checkpoint.transaction).await {
                     if unsaved_since.is_some() {
                         // Best effort: what is not saved is read again, and skipped again.
-                        save_checkpoint(&self.pool, &self.config.name, checkpoint)
+                        save_checkpoint(self.store.pool(), &self.config.name, checkpoint)
                             .await
                             .ok();
                     }
@@ -279,7 +275,7 @@ impl Relay {
     /// Takes the leader lock on a connection of its own: the lock lives exactly as long as
     /// that connection, so a relay that dies or drops it — on any path — lets another lead.
     async fn try_lead(&self) -> anyhow::Result<Option<PgConnection>> {
-        let mut conn = self.pool.acquire().await?.detach();
+        let mut conn = self.store.pool().acquire().await?.detach();
         let locked: bool = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtext('redress.' || $1 || '.' || $2))",
         )
@@ -300,7 +296,7 @@ impl Relay {
     /// # Errors
     /// Database errors.
     pub async fn checkpoint(&self) -> anyhow::Result<Position> {
-        load_checkpoint(&self.pool, &self.config.name).await
+        load_checkpoint(self.store.pool(), &self.config.name).await
     }
 
     /// Publishes up to one page after `from`. The checkpoint is saved before returning, also
@@ -368,7 +364,7 @@ impl Relay {
         ));
         let saved = acked != from && (count > 0 || save_skipped);
         if saved {
-            save_checkpoint(&self.pool, &self.config.name, acked).await?;
+            save_checkpoint(self.store.pool(), &self.config.name, acked).await?;
             metrics::counter!(names::RELAY_PUBLISHED_TOTAL, "service" => self.config.service.clone(), "relay" => self.config.name.clone())
                 .increment(count as u64);
         }
@@ -430,7 +426,7 @@ impl Relay {
         .bind(Xid8(checkpoint.transaction))
         .bind(checkpoint.sequence)
         .persistent(false)
-        .fetch_one(&self.pool)
+        .fetch_one(self.store.pool())
         .await;
         let (service, relay) = (self.config.service.clone(), self.config.name.clone());
         if let Ok((count, lag)) = backlog {
@@ -440,7 +436,7 @@ impl Relay {
                 .set(lag.unwrap_or(0.0));
         }
         // The horizon is the cluster's, but every relay waits on it; each reports what it sees.
-        if let Ok(holder) = tail::oldest_transaction(&self.pool).await {
+        if let Ok(holder) = tail::oldest_transaction(self.store.pool()).await {
             metrics::gauge!(names::HORIZON_AGE_SECONDS, "service" => service, "relay" => relay)
                 .set(holder.map_or(0.0, |h| h.age_seconds.max(0.0)));
         }
@@ -506,12 +502,19 @@ pub fn event_headers(event: &RecordedEvent, service: &str) -> HeaderMap {
 /// # Errors
 /// Database errors.
 pub async fn load_checkpoint(pool: &PgPool, name: &str) -> anyhow::Result<Position> {
+    Ok(find_checkpoint(pool, name)
+        .await?
+        .unwrap_or(Position::START))
+}
+
+/// Reads a named checkpoint, `None` when there is no such row.
+pub(crate) async fn find_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<Option<Position>> {
     let row: Option<(Xid8, i64)> =
         sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = $1")
             .bind(name)
             .fetch_optional(pool)
             .await?;
-    Ok(row.map_or(Position::START, |(tx, sequence)| Position {
+    Ok(row.map(|(tx, sequence)| Position {
         transaction: tx.0,
         sequence,
     }))
