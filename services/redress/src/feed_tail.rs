@@ -12,7 +12,8 @@
 //! 2. decodes the payload as the protobuf message named by `ce-type` (through [`crate::payload`])
 //!    and writes one JSON line ([`FeedLine`]) to the output writer (stdout); an unknown type is
 //!    printed with `"message":null` and the raw payload in base64;
-//! 3. saves the position in the state file (written to a temporary file, synced, renamed);
+//! 3. saves the position in the state file (one sector overwritten in place and synced; see
+//!    [`state`]);
 //! 4. acknowledges and waits for the server to confirm.
 //!
 //! Restarting resumes where it stopped: the durable consumer redelivers whatever was not
@@ -22,7 +23,7 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -31,9 +32,14 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures_util::StreamExt as _;
 use prost_reflect::DescriptorPool;
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::payload::{self, JsonMessage, Undecoded, descriptor_pool};
+
+mod state;
+
+use state::StateFile;
+pub use state::load as load_state;
 
 /// The header carrying a message's place in the feed: 1, 2, 3, … with no gaps.
 pub const FEED_POSITION: &str = "Redress-Feed-Position";
@@ -218,6 +224,7 @@ pub async fn run(
     let mut tail = Tail {
         config,
         pool,
+        state: StateFile::new(&config.state_file),
         summary: Summary {
             last_feed_position: load_state(&config.state_file)?,
             ..Summary::default()
@@ -314,6 +321,7 @@ pub async fn run(
 struct Tail<'a> {
     config: &'a TailConfig,
     pool: DescriptorPool,
+    state: StateFile,
     summary: Summary,
 }
 
@@ -377,7 +385,7 @@ impl Tail<'_> {
         }
         let line = FeedLine::decode(&self.pool, position, &headers, &message.payload);
         write_json_line(out, &line)?;
-        save_state(&self.config.state_file, position)?;
+        self.state.save(position)?;
         self.summary.last_feed_position = position;
         self.summary.printed += 1;
         fail::fail_point!("feed_tail::after_save_before_ack", |_| Err(
@@ -448,63 +456,11 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|value| value.as_str().to_owned())
 }
 
-/// The state file: `{"last_feed_position": N}`.
-#[derive(Debug, Serialize, Deserialize)]
-struct State {
-    last_feed_position: u64,
-}
-
-/// The last handled position; 0 when the file does not exist yet.
-///
-/// # Errors
-/// When the file exists but cannot be read or is not a state file.
-pub fn load_state(path: &Path) -> anyhow::Result<u64> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let state: State = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a feed tail state file", path.display()))?;
-            Ok(state.last_feed_position)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(e).with_context(|| format!("Failed to read {}", path.display())),
-    }
-}
-
-/// Replaces the state file so that a crash leaves either the old or the new position.
-fn save_state(path: &Path, last_feed_position: u64) -> anyhow::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temporary)?;
-        serde_json::to_writer(&mut file, &State { last_feed_position })?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().with_context(|| format!("Failed to save the feed position in {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn a_missing_state_file_is_position_zero_and_a_saved_one_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-
-        assert_eq!(load_state(&path).unwrap(), 0);
-        save_state(&path, 42).unwrap();
-
-        assert_eq!(load_state(&path).unwrap(), 42);
-    }
 
     #[test]
     fn an_unknown_message_type_is_printed_raw() {

@@ -5,7 +5,7 @@
 //!
 //! The consumer is `redress feed tail`'s own code, [`feed_tail::run`], logged in as user `ib`
 //! of the `IB` account, through the JetStream domain `redress`, on the durable `ib_feed`: the
-//! pull, the position check, the decoding, the state file saved (synced and renamed) and the
+//! pull, the position check, the decoding, the position saved in the state file (one synced sector) and the
 //! double acknowledgement of every message, exactly as the body's reader does. It runs in a
 //! thread with a runtime of its own, as a separate client would, and writes its JSON lines to
 //! [`LineTimer`], which takes the time each line is written and hands it, with the line's

@@ -73,6 +73,38 @@ fn append_error(error: AppendError) -> Error {
     }
 }
 
+/// The answer a request's events give, from the first of them: refused, or requested with its
+/// case reference, grounds and out-of-remit asks.
+fn answer_from(
+    appended: Appended,
+    events: impl IntoIterator<Item = Result<escalation::Event, Error>>,
+) -> Result<Requested, Error> {
+    let mut answer = Requested {
+        appended,
+        case_ref: String::new(),
+        grounds: Vec::new(),
+        asks: Vec::new(),
+    };
+    for event in events {
+        match event? {
+            escalation::Event::Refused(e) => {
+                return Err(Error::Refused {
+                    reason: crate::domain::RefusalReason::from_proto(e.reason)
+                        .unwrap_or(crate::domain::RefusalReason::NotExhausted),
+                    escalation_id: answer.appended.stream_id,
+                });
+            }
+            escalation::Event::Requested(e) => {
+                answer.case_ref = e.case_ref;
+                answer.grounds = e.grounds;
+            }
+            escalation::Event::OutOfRemitNoted(e) => answer.asks = e.asks,
+            _ => break,
+        }
+    }
+    Ok(answer)
+}
+
 impl EscalationsService {
     /// The escalation policy in force now.
     pub(crate) fn policy_now(&self, now: Timestamp) -> Result<Arc<Policy>, Error> {
@@ -126,31 +158,13 @@ impl EscalationsService {
             .map_err(|e| {
                 Error::Unexpected(anyhow::Error::new(e).context("Failed to read an escalation"))
             })?;
-        let mut answer = Requested {
+        answer_from(
             appended,
-            case_ref: String::new(),
-            grounds: Vec::new(),
-            asks: Vec::new(),
-        };
-        for recorded in events {
-            match escalation::Event::decode(&recorded.event_type, &recorded.payload) {
-                Ok(escalation::Event::Refused(e)) => {
-                    return Err(Error::Refused {
-                        reason: crate::domain::RefusalReason::from_proto(e.reason)
-                            .unwrap_or(crate::domain::RefusalReason::NotExhausted),
-                        escalation_id: answer.appended.stream_id,
-                    });
-                }
-                Ok(escalation::Event::Requested(e)) => {
-                    answer.case_ref = e.case_ref;
-                    answer.grounds = e.grounds;
-                }
-                Ok(escalation::Event::OutOfRemitNoted(e)) => answer.asks = e.asks,
-                Ok(_) => break,
-                Err(e) => return Err(Error::Unexpected(e.into())),
-            }
-        }
-        Ok(answer)
+            events.iter().map(|recorded| {
+                escalation::Event::decode(&recorded.event_type, &recorded.payload)
+                    .map_err(|e| Error::Unexpected(e.into()))
+            }),
+        )
     }
 
     /// `RequestEscalation`: decide against the complaint record, then refer at once.
@@ -233,9 +247,16 @@ impl EscalationsService {
             fail::fail_point!("escalation::request::before_commit");
             match unit.commit(&metadata, Some(&key)).await {
                 Ok(mut answers) => {
+                    // Both streams written: this call's events are the escalation's. One
+                    // answer only: the key was recorded by an earlier call, whose answer is
+                    // read back.
+                    let written = answers.len() == 2;
                     let appended = answers.pop().ok_or_else(|| {
                         Error::Unexpected(anyhow::anyhow!("a unit of work returned no answer"))
                     })?;
+                    if written && appended.stream_id == escalation_id {
+                        return answer_from(appended, events.into_iter().map(Ok));
+                    }
                     return self.answer(appended).await;
                 }
                 Err(AppendError::WrongExpectedVersion { .. }) => {

@@ -33,6 +33,12 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests served at once on one HTTP/2 connection; more wait. Default 32.
     pub concurrency_limit_per_connection: usize,
+    /// Streams a client may have open at once on one HTTP/2 connection
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`); its client holds further requests until one
+    /// finishes. Without a bound, every waiting request's body sits in the server's buffers,
+    /// and h2 closes a connection holding too many small DATA frames (GOAWAY
+    /// `ENHANCE_YOUR_CALM`), failing every call on it. Default 200.
+    pub max_concurrent_streams: u32,
     /// Interval of HTTP/2 PING frames that detect dead connections. Default 30 s.
     pub http2_keepalive_interval: Duration,
     /// TCP keepalive idle time on accepted sockets. Default 60 s.
@@ -49,6 +55,7 @@ impl Default for ServerConfig {
             max_encoding_message_size: 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             concurrency_limit_per_connection: 32,
+            max_concurrent_streams: 200,
             http2_keepalive_interval: Duration::from_secs(30),
             tcp_keepalive: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(15),
@@ -265,6 +272,7 @@ impl GrpcServer {
         let server = tonic::transport::Server::builder()
             .timeout(config.request_timeout)
             .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
+            .max_concurrent_streams(config.max_concurrent_streams)
             .http2_keepalive_interval(Some(config.http2_keepalive_interval))
             .layer(layer)
             .add_routes(routes.routes())

@@ -254,6 +254,55 @@ async fn a_request_over_the_server_timeout_is_cancelled() {
 }
 
 #[tokio::test]
+async fn thousands_of_requests_sent_at_once_on_one_connection_wait_their_turn() {
+    // Arrange: every request is held in the handler, so all but the 32 being served wait. A
+    // server that let them all open streams would buffer each one's small DATA frame, and
+    // h2 closes a connection holding too many of those (GOAWAY ENHANCE_YOUR_CALM) at about
+    // 2,000 of them.
+    const REQUESTS: usize = 3_000;
+    let server = spawn_server().await;
+    let client = server.echo_client().await;
+    let calls: Vec<_> = (0..REQUESTS)
+        .map(|_| {
+            let mut client = client.clone();
+            tokio::spawn(async move { client.public_echo(public_request(payload::WAIT)).await })
+        })
+        .collect();
+    tokio::time::timeout(DEADLINE, server.gate.started.notified())
+        .await
+        .expect("No request reached the handler.");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Act: let the held requests go, a few at a time, until every call has its answer.
+    let gate = std::sync::Arc::clone(&server.gate);
+    let releaser = tokio::spawn(async move {
+        loop {
+            gate.release.notify_waiters();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let mut failed = Vec::new();
+    for call in calls {
+        let result = tokio::time::timeout(DEADLINE, call)
+            .await
+            .expect("A call did not finish.")
+            .expect("The call's task panicked.");
+        if let Err(status) = result {
+            failed.push(status);
+        }
+    }
+    releaser.abort();
+
+    // Assert
+    assert!(
+        failed.is_empty(),
+        "{} of {REQUESTS} calls failed; the first: {:?}",
+        failed.len(),
+        failed.first()
+    );
+}
+
+#[tokio::test]
 async fn shutdown_reports_not_serving_then_lets_the_in_flight_request_finish() {
     // Arrange: a health watch and a request held inside the handler.
     let mut server = spawn_server().await;

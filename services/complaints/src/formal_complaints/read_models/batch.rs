@@ -8,6 +8,11 @@
 //! Arrays of arrays are passed as comma-separated text (`"1,2"`), since `UNNEST` flattens
 //! multi-dimensional arrays; timestamps as microseconds since the epoch. A forgotten data subject
 //! blanks the references to their records after the page's own rows are written.
+//!
+//! Each `UPDATE … FROM UNNEST` also says `complaint_id = ANY($1)`, which is implied by its join.
+//! A connection keeps the generic plan it made while the table was empty, and for a join alone
+//! that plan scans the whole table and hashes it: 2.5 ms at 8,000 rows where the index needs
+//! 0.2 ms. The `ANY` condition makes every plan find the rows through the primary key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -176,7 +181,7 @@ pub(super) async fn complaints(
                  $6::boolean[], $11::uuid[], $12::boolean[])
                  AS t(id, status, investigator, outcome, remedies, escalation_set, escalation,
                       sensitive)
-             WHERE c.complaint_id = t.id",
+             WHERE c.complaint_id = t.id AND c.complaint_id = ANY($1)",
         )
         .bind(&ids)
         .bind(changes.iter().map(|c| c.status).collect::<Vec<_>>())
@@ -352,7 +357,7 @@ pub(super) async fn deadlines(
                  $6::bigint[], $7::boolean[], $8::bigint[], $9::bigint[])
                  AS t(id, due, calendar, overdue, escalation_set, escalation, in_progress,
                       reopened, closed)
-             WHERE d.complaint_id = t.id"
+             WHERE d.complaint_id = t.id AND d.complaint_id = ANY($1)"
         ))
         .bind(&ids)
         .bind(
@@ -478,7 +483,7 @@ pub(super) async fn samples(
                  sampled = coalesce(t.sampled, s.sampled)
              FROM UNNEST($1::uuid[], $2::integer[], $3::text[], $4::bigint[], $5::boolean[], $6::bigint[], $7::boolean[])
                  AS t(id, outcome, remedies, responded, late, closed, sampled)
-             WHERE s.complaint_id = t.id"
+             WHERE s.complaint_id = t.id AND s.complaint_id = ANY($1)"
         ))
         .bind(&ids)
         .bind(changes.iter().map(|c| c.outcome).collect::<Vec<_>>())
