@@ -155,6 +155,17 @@ mod tests {
 
     use super::*;
 
+    /// A state file at a fresh path, after saving `positions` in turn.
+    fn saved(positions: &[u64]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let mut state = StateFile::new(&path);
+        for &position in positions {
+            state.save(position).unwrap();
+        }
+        (dir, path)
+    }
+
     #[test]
     fn a_missing_state_file_is_position_zero_and_saved_positions_read_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -171,13 +182,7 @@ mod tests {
 
     #[test]
     fn saves_alternate_slots_even_when_positions_skip() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let mut state = StateFile::new(&path);
-
-        state.save(3).unwrap();
-        state.save(5).unwrap();
-        state.save(7).unwrap();
+        let (_dir, path) = saved(&[3, 5, 7]);
 
         // The slot not written last still holds the position before: a torn write of the
         // next save could spoil only the other one.
@@ -186,11 +191,7 @@ mod tests {
 
     #[test]
     fn a_spoilt_slot_falls_back_to_the_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        let mut state = StateFile::new(&path);
-        state.save(41).unwrap();
-        state.save(42).unwrap();
+        let (_dir, path) = saved(&[41, 42]);
 
         // A save of 43 into slot 0 torn half way through.
         let file = File::options().write(true).open(&path).unwrap();
@@ -201,8 +202,7 @@ mod tests {
 
     #[test]
     fn a_one_line_file_is_read_and_the_first_save_lays_out_the_slots() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
+        let (_dir, path) = saved(&[]);
         std::fs::write(&path, "{\"last_feed_position\": 42}\n").unwrap();
         assert_eq!(load(&path).unwrap(), 42);
 
@@ -215,8 +215,7 @@ mod tests {
 
     #[test]
     fn a_file_that_holds_no_position_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
+        let (_dir, path) = saved(&[]);
         std::fs::write(&path, "position 42\n").unwrap();
 
         let error = load(&path).unwrap_err();
