@@ -10,8 +10,8 @@
 //! position of the slots that read back whole.
 //!
 //! A file holding one line, `{"last_feed_position": N}` (as written by hand, or by an earlier
-//! reader), is read the same way; the first save then lays out the slots afresh in a temporary
-//! file, synced and renamed over it, before saving in place from then on.
+//! reader), is read the same way. A run's first save lays out both slots afresh in a temporary
+//! file, synced and renamed over the old one, whatever it held; later saves are in place.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 /// The bytes of one slot: one disk sector, so that a save is a single sector write.
-pub(super) const SLOT: usize = 512;
+const SLOT: usize = 512;
 
 /// What a slot says.
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,15 +129,16 @@ fn read(path: &Path) -> anyhow::Result<Option<Slots>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("Failed to read {}", path.display())),
     };
-    let parse = |line: &[u8]| serde_json::from_slice::<Saved>(line.trim_ascii()).ok();
+    let parse = |line: &[u8]| {
+        serde_json::from_slice::<Saved>(line.trim_ascii())
+            .ok()
+            .map(|s| s.last_feed_position)
+    };
     let slots = if bytes.len() == 2 * SLOT {
         let (a, b) = bytes.split_at(SLOT);
-        Slots([
-            parse(a).map(|s| s.last_feed_position),
-            parse(b).map(|s| s.last_feed_position),
-        ])
+        Slots([parse(a), parse(b)])
     } else {
-        Slots([parse(&bytes).map(|s| s.last_feed_position), None])
+        Slots([parse(&bytes), None])
     };
     match slots.0 {
         [None, None] => anyhow::bail!("{} is not a feed tail state file", path.display()),
