@@ -99,6 +99,16 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The state after `event`. Pure and total: a recorded event is a fact.
     fn evolve(self, event: &Self::Event) -> Self;
 
+    /// True for a command that begins a stream, such as the notice that opens a case under a
+    /// fresh id. The store then decides it on the default state and appends expecting no
+    /// stream, without loading first: one statement instead of two. When the stream exists
+    /// after all, that append writes nothing and the store loads and decides again, so the
+    /// answer is always the one the stored history gives; a wrong `true` costs a round trip,
+    /// never a wrong decision. The default, `false`, always loads first.
+    fn starts_stream(_command: &Self::Command) -> bool {
+        false
+    }
+
     /// Folds a history into a state.
     fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self {
         events.into_iter().fold(Self::default(), Self::evolve)

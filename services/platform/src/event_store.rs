@@ -5,6 +5,10 @@
 //! events. `UNIQUE (stream_id, version)` is the backstop when two writers race past the check:
 //! the second fails and nothing it wrote survives. A command's answer is therefore either all of
 //! its events committed together or none of them.
+//!
+//! A command loads its stream, decides and appends. One that begins a stream is decided on the
+//! default state and appended expecting no stream, without the load; only if the stream exists
+//! after all is it loaded and decided again (`docs/adr/0011`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +36,14 @@ pub enum ExpectedVersion {
 }
 
 impl ExpectedVersion {
+    /// Whether a stream that does not exist yet meets this expectation.
+    fn allows_no_stream(self) -> bool {
+        matches!(
+            self,
+            ExpectedVersion::Any | ExpectedVersion::NoStream | ExpectedVersion::Exact(0)
+        )
+    }
+
     fn as_sql(self) -> Option<i32> {
         match self {
             ExpectedVersion::Any => None,
@@ -467,7 +479,9 @@ impl EventStore {
         load_from(&self.pool, stream_id).await
     }
 
-    /// Runs a command: load, decide, append, with idempotency and bounded retries.
+    /// Runs a command: load, decide, append, with idempotency and bounded retries. A command
+    /// that [begins a stream](Aggregate::starts_stream) is first decided on the default state
+    /// and appended expecting no stream, which saves the load when the stream is new.
     ///
     /// A retry of a command whose key was recorded returns the recorded answer even when the
     /// aggregate would now reject the command (it already happened). A command that produces no
@@ -515,6 +529,14 @@ impl EventStore {
         A: Aggregate,
         A::Command: Clone,
     {
+        if A::starts_stream(&command)
+            && context.expected.allows_no_stream()
+            && let Some(answer) = self
+                .execute_on_no_stream::<A>(stream_id, command.clone(), context)
+                .await
+        {
+            return answer;
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -578,6 +600,40 @@ impl EventStore {
                 Err(AppendError::KeyReused) => return Err(ExecuteError::KeyReused),
                 Err(AppendError::Unexpected(e)) => return Err(ExecuteError::Unexpected(e)),
             }
+        }
+    }
+
+    /// A command that begins a stream, decided on the default state and appended expecting no
+    /// stream, without a load: the append's version check confirms the state it was decided on.
+    /// `None` when this cannot answer and the command must be loaded and decided as usual: the
+    /// default state rejects it or it changes nothing (the stored state may differ), or the
+    /// stream exists. A retry of a recorded command is answered here, by the append.
+    async fn execute_on_no_stream<A: Aggregate>(
+        &self,
+        stream_id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Option<Result<Appended, ExecuteError<A::Rejection>>> {
+        let events = match A::default().decide(command) {
+            Ok(events) if !events.is_empty() => events,
+            Ok(_) | Err(_) => return None,
+        };
+        let events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+        let appended = self
+            .append(
+                A::STREAM_TYPE,
+                stream_id,
+                ExpectedVersion::NoStream,
+                &events,
+                &context.metadata,
+                context.key.as_ref(),
+            )
+            .await;
+        match appended {
+            Ok(appended) => Some(Ok(appended)),
+            Err(AppendError::WrongExpectedVersion { .. }) => None,
+            Err(AppendError::KeyReused) => Some(Err(ExecuteError::KeyReused)),
+            Err(AppendError::Unexpected(e)) => Some(Err(ExecuteError::Unexpected(e))),
         }
     }
 

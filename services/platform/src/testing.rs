@@ -400,6 +400,10 @@ pub mod ledger {
         type Event = Event;
         type Rejection = Rejection;
 
+        fn starts_stream(command: &Command) -> bool {
+            matches!(command, Command::Open { .. })
+        }
+
         fn decide(&self, command: Command) -> Result<Vec<Event>, Rejection> {
             match (self, command) {
                 (Ledger::Unopened, Command::Open { owner }) => {

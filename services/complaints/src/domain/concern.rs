@@ -289,6 +289,11 @@ impl Aggregate for Concern {
     type Event = Event;
     type Rejection = Rejection;
 
+    /// A concern is raised under a fresh id.
+    fn starts_stream(command: &Command) -> bool {
+        matches!(command, Command::RaiseConcern { .. })
+    }
+
     fn decide(&self, command: Command) -> Result<Vec<Event>, Rejection> {
         match command {
             Command::RaiseConcern {

@@ -704,6 +704,11 @@ impl Aggregate for InspectionCase {
     type Event = Event;
     type Rejection = Rejection;
 
+    /// The notice opens the case.
+    fn starts_stream(command: &Command) -> bool {
+        matches!(command, Command::RecordInspectionNotified { .. })
+    }
+
     fn decide(&self, command: Command) -> Result<Vec<Event>, Rejection> {
         match command {
             Command::RecordInspectionNotified {

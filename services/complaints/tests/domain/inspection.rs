@@ -93,6 +93,16 @@ fn notifying_an_inspection_twice_is_rejected() {
 }
 
 #[test]
+fn only_the_notice_begins_an_inspection_cases_stream() {
+    assert!(InspectionCase::starts_stream(&notify(day(2025, 6, 10))));
+    assert!(!InspectionCase::starts_stream(&Command::RecordDeferral {
+        reason: DeferralReason::Other,
+        deferred_at: london(2025, 6, 9, 12, 0),
+        on_site_starts_on: day(2025, 6, 24),
+    }));
+}
+
+#[test]
 fn notifying_under_a_policy_not_yet_in_force_on_the_first_on_site_day_is_rejected() {
     case(vec![])
         .when(notify_with(Remit::Schools, day(2024, 3, 12), era_c()))

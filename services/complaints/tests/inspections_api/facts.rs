@@ -144,6 +144,47 @@ async fn notifying_an_inspection_twice_is_refused_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn notifying_an_inspection_under_a_concern_id_is_refused_and_writes_nothing() {
+    // Arrange
+    let mut api = Api::spawn().await;
+    let id = api.inspected("2025-06-10", "2025-06-11").await;
+    api.set_now("2025-06-12T09:30:00+01:00");
+    let concern_id = api
+        .client
+        .raise_concern(api.raise(
+            Role::ProviderRepresentative,
+            id,
+            v1::ConcernChannel::DayAfterContact,
+            "raise-1",
+        ))
+        .await
+        .expect("raised")
+        .into_inner()
+        .concern_id;
+    let before = api.event_count().await;
+
+    // Act
+    let notified = api
+        .client
+        .record_inspection_notified(api.system(v1::RecordInspectionNotifiedRequest {
+            request_id: "notify-concern".into(),
+            inspection_id: concern_id,
+            provider_id: crate::helpers::PROVIDER.into(),
+            remit: v1::Remit::Schools as i32,
+            lead_inspector_ref: crate::helpers::LEAD.into(),
+            team_inspector_refs: vec![],
+            on_site_starts_on: "2025-06-19".into(),
+            occurred_at: ts("2025-06-12T08:00:00Z"),
+        }))
+        .await
+        .expect_err("not an inspection");
+
+    // Assert
+    assert_eq!(notified.code(), Code::NotFound);
+    assert_eq!(api.event_count().await, before);
+}
+
+#[tokio::test]
 async fn starting_an_unknown_inspection_is_refused_and_a_concern_id_is_not_an_inspection() {
     // Arrange
     let mut api = Api::spawn().await;

@@ -159,6 +159,43 @@ async fn a_retried_notification_returns_the_same_receipt() {
 }
 
 #[tokio::test]
+async fn a_notification_reusing_a_request_id_for_another_inspection_is_refused() {
+    // Arrange
+    let api = Api::spawn().await;
+    api.set_now("2025-03-11T08:00:00Z");
+    let request = |id: uuid::Uuid| v1::RecordInspectionNotifiedRequest {
+        request_id: "notify-1".into(),
+        inspection_id: id.to_string(),
+        provider_id: crate::helpers::PROVIDER.into(),
+        remit: v1::Remit::Schools as i32,
+        lead_inspector_ref: crate::helpers::LEAD.into(),
+        team_inspector_refs: vec![],
+        on_site_starts_on: "2025-03-11".into(),
+        occurred_at: ts("2025-03-04T09:00:00Z"),
+    };
+    let first = uuid::Uuid::now_v7();
+    api.client
+        .clone()
+        .record_inspection_notified(api.system(request(first)))
+        .await
+        .expect("notified");
+    let before = api.event_count().await;
+
+    // Act
+    let reused = api
+        .client
+        .clone()
+        .record_inspection_notified(api.system(request(uuid::Uuid::now_v7())))
+        .await
+        .expect_err("another inspection under the same request id");
+
+    // Assert
+    assert_eq!(reused.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&reused), "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(api.event_count().await, before);
+}
+
+#[tokio::test]
 async fn a_retried_wellbeing_contact_stores_the_details_once() {
     // Arrange
     let mut api = Api::spawn().await;

@@ -246,6 +246,11 @@ impl platform::aggregate::Aggregate for IncidentNotification {
     type Event = Event;
     type Rejection = Rejection;
 
+    /// A report opens an incident under a fresh id.
+    fn starts_stream(command: &Command) -> bool {
+        matches!(command, Command::Report { .. })
+    }
+
     fn decide(&self, command: Command) -> Result<Vec<Event>, Rejection> {
         match command {
             Command::Report {

@@ -549,6 +549,11 @@ impl platform::aggregate::Aggregate for LearningReview {
     type Event = Event;
     type Rejection = Rejection;
 
+    /// A proposal opens a review under a fresh id.
+    fn starts_stream(command: &Command) -> bool {
+        matches!(command, Command::Propose(_))
+    }
+
     fn decide(&self, command: Command) -> Result<Vec<Event>, Rejection> {
         match (self.status, &command) {
             (Status::New, Command::Propose(_)) => {}

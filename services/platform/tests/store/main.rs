@@ -8,6 +8,7 @@ mod helpers;
 mod migrate;
 mod projection;
 mod relay;
+mod starting_streams;
 mod tail;
 mod timer;
 mod vault;

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use platform::aggregate::Aggregate as _;
 use platform::calendar::local_date;
-use platform::event_store::ExpectedVersion;
+use platform::event_store::CommandContext;
 use platform::grpc::parse::FieldViolations;
 use tonic::{Request, Response};
 
@@ -63,46 +62,37 @@ pub(super) async fn record_inspection_notified(
     let team: Vec<String> = team.into_iter().flatten().collect();
 
     let call = Call::new(&request, "RecordInspectionNotified", &request_id)?;
-    let store = &service.context.store;
-    if let Some(recorded) = store
-        .find_command(&call.key)
-        .await
-        .map_err(reply::case_append)?
-    {
-        return Ok(Response::new(v1::RecordInspectionNotifiedResponse {
-            receipt: Some(recorded.receipt()),
-        }));
-    }
-    let (case, version) = store
-        .load::<InspectionCase>(id)
-        .await
-        .map_err(reply::case)?;
     let versions = Some((
         policy.version().to_owned(),
         service.context.calendar.version().to_owned(),
     ));
-    let events = case
-        .decide(Command::RecordInspectionNotified {
-            inspection_id: id,
-            remit,
-            lead_inspector_ref: lead,
-            team_inspector_refs: team,
-            notified_at,
-            on_site_starts_on: starts,
-            policy,
-            provider_id: provider,
-        })
-        .map_err(reply::case_rejected)?;
-    let mut unit = store.unit_of_work();
-    unit.stage_events::<InspectionCase>(id, ExpectedVersion::Exact(version), &events);
-    let answers = unit
-        .commit(&metadata(&call, versions), Some(&call.key))
+    let context = CommandContext {
+        metadata: metadata(&call, versions),
+        key: Some(call.key.clone()),
+        ..CommandContext::default()
+    };
+    // The notice begins the case's stream: a new case takes one statement, and a retry or a
+    // second notice of the same inspection is answered from what is stored.
+    let receipt = service
+        .context
+        .store
+        .execute::<InspectionCase>(
+            id,
+            Command::RecordInspectionNotified {
+                inspection_id: id,
+                remit,
+                lead_inspector_ref: lead,
+                team_inspector_refs: team,
+                notified_at,
+                on_site_starts_on: starts,
+                policy,
+                provider_id: provider,
+            },
+            &context,
+        )
         .await
-        .map_err(reply::case_append)?;
-    let receipt = answers
-        .last()
-        .map(|a| a.receipt())
-        .ok_or_else(|| reply::internal("a unit of work answered nothing"))?;
+        .map_err(reply::case)?
+        .receipt();
     Ok(Response::new(v1::RecordInspectionNotifiedResponse {
         receipt: Some(receipt),
     }))
