@@ -47,20 +47,7 @@ async fn a_call_without_a_token_is_unauthenticated_and_writes_nothing() {
 async fn roles_the_method_does_not_allow_are_denied_and_write_nothing() {
     // Arrange
     let mut api = Api::spawn().await;
-    let id = api.inspected("2025-06-10", "2025-06-11").await;
-    api.set_now("2025-06-12T09:30:00+01:00");
-    let concern_id = api
-        .client
-        .raise_concern(api.raise(
-            Role::ProviderRepresentative,
-            id,
-            v1::ConcernChannel::DayAfterContact,
-            "raise-1",
-        ))
-        .await
-        .expect("raised")
-        .into_inner()
-        .concern_id;
+    let (id, concern_id) = api.raised_concern().await;
     let before = api.event_count().await;
 
     // Act
@@ -107,20 +94,7 @@ async fn roles_the_method_does_not_allow_are_denied_and_write_nothing() {
 async fn another_providers_inspection_is_not_found_and_nothing_is_written() {
     // Arrange
     let mut api = Api::spawn().await;
-    let id = api.inspected("2025-06-10", "2025-06-11").await;
-    api.set_now("2025-06-12T09:30:00+01:00");
-    let concern_id = api
-        .client
-        .raise_concern(api.raise(
-            Role::ProviderRepresentative,
-            id,
-            v1::ConcernChannel::DayAfterContact,
-            "raise-1",
-        ))
-        .await
-        .expect("raised")
-        .into_inner()
-        .concern_id;
+    let (id, concern_id) = api.raised_concern().await;
     api.app.settle().await;
     let before = api.event_count().await;
     let token = other_provider(&api);

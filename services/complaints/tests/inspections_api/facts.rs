@@ -1,12 +1,11 @@
 //! Inspection facts the partner system and the team report, and the refusals of their rules.
 
-use platform::grpc::Role;
 use prost::Message as _;
 use proto::complaints::v1;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::helpers::{Api, reason, ts};
+use crate::helpers::{Api, notification, reason, ts};
 
 async fn vault_records(api: &Api) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM vault_records")
@@ -125,16 +124,12 @@ async fn notifying_an_inspection_twice_is_refused_and_writes_nothing() {
     // Act
     let again = api
         .client
-        .record_inspection_notified(api.system(v1::RecordInspectionNotifiedRequest {
-            request_id: "notify-again".into(),
-            inspection_id: id.to_string(),
-            provider_id: crate::helpers::PROVIDER.into(),
-            remit: v1::Remit::Schools as i32,
-            lead_inspector_ref: crate::helpers::LEAD.into(),
-            team_inspector_refs: vec![],
-            on_site_starts_on: "2025-03-11".into(),
-            occurred_at: ts("2025-03-04T09:00:00Z"),
-        }))
+        .record_inspection_notified(api.system(notification(
+            "notify-again",
+            &id.to_string(),
+            "2025-03-11",
+            "2025-03-04T09:00:00Z",
+        )))
         .await
         .expect_err("already notified");
 
@@ -147,35 +142,18 @@ async fn notifying_an_inspection_twice_is_refused_and_writes_nothing() {
 async fn notifying_an_inspection_under_a_concern_id_is_refused_and_writes_nothing() {
     // Arrange
     let mut api = Api::spawn().await;
-    let id = api.inspected("2025-06-10", "2025-06-11").await;
-    api.set_now("2025-06-12T09:30:00+01:00");
-    let concern_id = api
-        .client
-        .raise_concern(api.raise(
-            Role::ProviderRepresentative,
-            id,
-            v1::ConcernChannel::DayAfterContact,
-            "raise-1",
-        ))
-        .await
-        .expect("raised")
-        .into_inner()
-        .concern_id;
+    let (_, concern_id) = api.raised_concern().await;
     let before = api.event_count().await;
 
     // Act
     let notified = api
         .client
-        .record_inspection_notified(api.system(v1::RecordInspectionNotifiedRequest {
-            request_id: "notify-concern".into(),
-            inspection_id: concern_id,
-            provider_id: crate::helpers::PROVIDER.into(),
-            remit: v1::Remit::Schools as i32,
-            lead_inspector_ref: crate::helpers::LEAD.into(),
-            team_inspector_refs: vec![],
-            on_site_starts_on: "2025-06-19".into(),
-            occurred_at: ts("2025-06-12T08:00:00Z"),
-        }))
+        .record_inspection_notified(api.system(notification(
+            "notify-concern",
+            &concern_id,
+            "2025-06-19",
+            "2025-06-12T08:00:00Z",
+        )))
         .await
         .expect_err("not an inspection");
 
@@ -188,20 +166,7 @@ async fn notifying_an_inspection_under_a_concern_id_is_refused_and_writes_nothin
 async fn starting_an_unknown_inspection_is_refused_and_a_concern_id_is_not_an_inspection() {
     // Arrange
     let mut api = Api::spawn().await;
-    let id = api.inspected("2025-06-10", "2025-06-11").await;
-    api.set_now("2025-06-12T09:30:00+01:00");
-    let concern_id = api
-        .client
-        .raise_concern(api.raise(
-            Role::ProviderRepresentative,
-            id,
-            v1::ConcernChannel::DayAfterContact,
-            "raise-1",
-        ))
-        .await
-        .expect("raised")
-        .into_inner()
-        .concern_id;
+    let (_, concern_id) = api.raised_concern().await;
     let before = api.event_count().await;
 
     // Act

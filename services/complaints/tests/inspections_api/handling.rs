@@ -89,20 +89,7 @@ async fn an_unresolved_concern_records_the_advice_and_a_flagged_risk() {
 async fn an_unassigned_day_after_concern_cannot_be_resolved_and_nothing_reaches_the_vault() {
     // Arrange
     let mut api = Api::spawn().await;
-    let id = api.inspected("2025-06-10", "2025-06-11").await;
-    api.set_now("2025-06-12T09:30:00+01:00");
-    let concern_id = api
-        .client
-        .raise_concern(api.raise(
-            Role::ProviderRepresentative,
-            id,
-            v1::ConcernChannel::DayAfterContact,
-            "raise-1",
-        ))
-        .await
-        .expect("raised")
-        .into_inner()
-        .concern_id;
+    let (_, concern_id) = api.raised_concern().await;
     let before = api.event_count().await;
     let vault_before: i64 = sqlx::query_scalar("SELECT count(*) FROM vault_records")
         .fetch_one(api.app.db_pool())

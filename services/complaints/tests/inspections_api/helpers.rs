@@ -142,6 +142,27 @@ impl Api {
         id
     }
 
+    /// An inspection that ended yesterday and a concern about it raised this morning: their
+    /// ids.
+    pub(crate) async fn raised_concern(&mut self) -> (Uuid, String) {
+        let id = self.inspected("2025-06-10", "2025-06-11").await;
+        self.set_now("2025-06-12T09:30:00+01:00");
+        let concern_id = self
+            .client
+            .clone()
+            .raise_concern(self.raise(
+                Role::ProviderRepresentative,
+                id,
+                v1::ConcernChannel::DayAfterContact,
+                "raise-1",
+            ))
+            .await
+            .expect("raised")
+            .into_inner()
+            .concern_id;
+        (id, concern_id)
+    }
+
     pub(crate) fn raise(
         &self,
         role: Role,
@@ -160,6 +181,25 @@ impl Api {
                 accompanied: false,
             },
         )
+    }
+}
+
+/// A notification of inspection `id` of the test provider, with its lead and no team.
+pub(crate) fn notification(
+    request_id: &str,
+    id: &str,
+    starts_on: &str,
+    occurred_at: &str,
+) -> v1::RecordInspectionNotifiedRequest {
+    v1::RecordInspectionNotifiedRequest {
+        request_id: request_id.into(),
+        inspection_id: id.into(),
+        provider_id: PROVIDER.into(),
+        remit: v1::Remit::Schools as i32,
+        lead_inspector_ref: LEAD.into(),
+        team_inspector_refs: vec![],
+        on_site_starts_on: starts_on.into(),
+        occurred_at: ts(occurred_at),
     }
 }
 

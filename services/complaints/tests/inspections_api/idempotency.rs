@@ -4,7 +4,7 @@ use platform::grpc::Role;
 use proto::complaints::v1;
 use tonic::Code;
 
-use crate::helpers::{Api, reason, ts};
+use crate::helpers::{Api, notification, reason};
 
 fn pause(id: uuid::Uuid, consultation: &str) -> v1::PauseInspectionRequest {
     v1::PauseInspectionRequest {
@@ -122,15 +122,13 @@ async fn a_retried_notification_returns_the_same_receipt() {
     let api = Api::spawn().await;
     api.set_now("2025-03-11T08:00:00Z");
     let id = uuid::Uuid::now_v7();
-    let request = || v1::RecordInspectionNotifiedRequest {
-        request_id: "notify-1".into(),
-        inspection_id: id.to_string(),
-        provider_id: crate::helpers::PROVIDER.into(),
-        remit: v1::Remit::Schools as i32,
-        lead_inspector_ref: crate::helpers::LEAD.into(),
-        team_inspector_refs: vec![],
-        on_site_starts_on: "2025-03-11".into(),
-        occurred_at: ts("2025-03-04T09:00:00Z"),
+    let request = || {
+        notification(
+            "notify-1",
+            &id.to_string(),
+            "2025-03-11",
+            "2025-03-04T09:00:00Z",
+        )
     };
     let first = api
         .client
@@ -163,15 +161,13 @@ async fn a_notification_reusing_a_request_id_for_another_inspection_is_refused()
     // Arrange
     let api = Api::spawn().await;
     api.set_now("2025-03-11T08:00:00Z");
-    let request = |id: uuid::Uuid| v1::RecordInspectionNotifiedRequest {
-        request_id: "notify-1".into(),
-        inspection_id: id.to_string(),
-        provider_id: crate::helpers::PROVIDER.into(),
-        remit: v1::Remit::Schools as i32,
-        lead_inspector_ref: crate::helpers::LEAD.into(),
-        team_inspector_refs: vec![],
-        on_site_starts_on: "2025-03-11".into(),
-        occurred_at: ts("2025-03-04T09:00:00Z"),
+    let request = |id: uuid::Uuid| {
+        notification(
+            "notify-1",
+            &id.to_string(),
+            "2025-03-11",
+            "2025-03-04T09:00:00Z",
+        )
     };
     let first = uuid::Uuid::now_v7();
     api.client

@@ -752,11 +752,21 @@ async fn a_command_addressed_to_another_aggregate_type_is_refused() {
         .store
         .execute::<Ledger>(id, Command::Close, &context(None))
         .await;
+    // A command that begins a stream finds it taken and loads it.
+    let opening = s
+        .store
+        .execute::<Ledger>(id, Command::Open { owner: "a".into() }, &context(None))
+        .await;
 
     assert!(
         matches!(result, Err(ExecuteError::WrongStreamType(found)) if found == id),
         "{result:?}"
     );
+    assert!(
+        matches!(opening, Err(ExecuteError::WrongStreamType(found)) if found == id),
+        "{opening:?}"
+    );
+    assert_eq!(event_count(s.store.pool()).await, 1);
 }
 
 #[tokio::test]

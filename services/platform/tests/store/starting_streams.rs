@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use platform::aggregate::{Aggregate, DecodeError, DomainEvent};
-use platform::event_store::{CommandContext, CommandKey, ExecuteError, ExpectedVersion};
+use platform::event_store::{Appended, CommandContext, CommandKey, ExecuteError, ExpectedVersion};
 use platform::testing::ledger::{Command, Ledger, Rejection};
 use uuid::Uuid;
 
-use crate::helpers::{metadata, opened, store};
+use crate::helpers::{metadata, store};
 
 fn context(key: Option<CommandKey>, expected: ExpectedVersion) -> CommandContext {
     CommandContext {
@@ -35,6 +35,17 @@ async fn versions(pool: &sqlx::PgPool, id: Uuid) -> Vec<i32> {
         .fetch_all(pool)
         .await
         .unwrap()
+}
+
+/// A store with one open ledger: its id.
+async fn opened_ledger() -> (crate::helpers::Store, Uuid) {
+    let s = store().await;
+    let id = Uuid::now_v7();
+    s.store
+        .execute::<Ledger>(id, open("a"), &context(None, ExpectedVersion::Any))
+        .await
+        .unwrap();
+    (s, id)
 }
 
 #[test]
@@ -65,12 +76,7 @@ async fn a_command_that_begins_a_new_stream_appends_its_first_version() {
 
 #[tokio::test]
 async fn beginning_a_stream_that_exists_is_decided_on_its_stored_state() {
-    let s = store().await;
-    let id = Uuid::now_v7();
-    s.store
-        .execute::<Ledger>(id, open("a"), &context(None, ExpectedVersion::Any))
-        .await
-        .unwrap();
+    let (s, id) = opened_ledger().await;
 
     let again = s
         .store
@@ -86,12 +92,7 @@ async fn beginning_a_stream_that_exists_is_decided_on_its_stored_state() {
 
 #[tokio::test]
 async fn beginning_a_stream_expected_absent_that_exists_is_a_conflict() {
-    let s = store().await;
-    let id = Uuid::now_v7();
-    s.store
-        .execute::<Ledger>(id, open("a"), &context(None, ExpectedVersion::Any))
-        .await
-        .unwrap();
+    let (s, id) = opened_ledger().await;
 
     let again = s
         .store
@@ -122,57 +123,25 @@ async fn a_command_that_begins_a_stream_under_an_exact_version_is_checked_agains
     assert!(versions(s.store.pool(), id).await.is_empty());
 }
 
-#[tokio::test]
-async fn beginning_a_stream_that_holds_another_aggregate_type_is_refused() {
-    let s = store().await;
-    let id = Uuid::now_v7();
+/// Opens ledger `id` for `owner` under one request id, `open-1`, whose request is the owner.
+async fn keyed_open(
+    s: &crate::helpers::Store,
+    id: Uuid,
+    owner: &str,
+) -> Result<Appended, ExecuteError<Rejection>> {
+    let key = key("open-1", owner.as_bytes());
     s.store
-        .append(
-            "complaint",
-            id,
-            ExpectedVersion::NoStream,
-            &[opened("a")],
-            &metadata(),
-            None,
-        )
+        .execute::<Ledger>(id, open(owner), &context(Some(key), ExpectedVersion::Any))
         .await
-        .unwrap();
-
-    let result = s
-        .store
-        .execute::<Ledger>(id, open("a"), &context(None, ExpectedVersion::Any))
-        .await;
-
-    assert!(
-        matches!(result, Err(ExecuteError::WrongStreamType(found)) if found == id),
-        "{result:?}"
-    );
-    assert_eq!(versions(s.store.pool(), id).await, [1]);
 }
 
 #[tokio::test]
 async fn a_key_that_began_one_stream_answers_its_retry_addressed_to_another() {
     let s = store().await;
     let (first_id, second_id) = (Uuid::now_v7(), Uuid::now_v7());
-    let first = s
-        .store
-        .execute::<Ledger>(
-            first_id,
-            open("a"),
-            &context(Some(key("open-1", b"a")), ExpectedVersion::Any),
-        )
-        .await
-        .unwrap();
+    let first = keyed_open(&s, first_id, "a").await.unwrap();
 
-    let retry = s
-        .store
-        .execute::<Ledger>(
-            second_id,
-            open("a"),
-            &context(Some(key("open-1", b"a")), ExpectedVersion::Any),
-        )
-        .await
-        .unwrap();
+    let retry = keyed_open(&s, second_id, "a").await.unwrap();
 
     assert!(retry.replayed);
     assert_eq!(retry.stream_id, first_id);
@@ -184,31 +153,10 @@ async fn a_key_that_began_one_stream_answers_its_retry_addressed_to_another() {
 async fn a_key_that_began_a_stream_is_refused_for_another_request() {
     let s = store().await;
     let (first_id, second_id) = (Uuid::now_v7(), Uuid::now_v7());
-    s.store
-        .execute::<Ledger>(
-            first_id,
-            open("a"),
-            &context(Some(key("open-1", b"a")), ExpectedVersion::Any),
-        )
-        .await
-        .unwrap();
+    keyed_open(&s, first_id, "a").await.unwrap();
 
-    let on_new = s
-        .store
-        .execute::<Ledger>(
-            second_id,
-            open("b"),
-            &context(Some(key("open-1", b"b")), ExpectedVersion::Any),
-        )
-        .await;
-    let on_existing = s
-        .store
-        .execute::<Ledger>(
-            first_id,
-            open("b"),
-            &context(Some(key("open-1", b"b")), ExpectedVersion::Any),
-        )
-        .await;
+    let on_new = keyed_open(&s, second_id, "b").await;
+    let on_existing = keyed_open(&s, first_id, "b").await;
 
     assert!(matches!(on_new, Err(ExecuteError::KeyReused)), "{on_new:?}");
     assert!(
@@ -344,16 +292,26 @@ mod counter {
     }
 }
 
+/// A store with one started counter, and an id with no stream.
+async fn started_counter() -> (crate::helpers::Store, Uuid, Uuid) {
+    let s = store().await;
+    let (started, fresh) = (Uuid::now_v7(), Uuid::now_v7());
+    s.store
+        .execute::<counter::Counter>(
+            started,
+            counter::Command::Start,
+            &context(None, ExpectedVersion::Any),
+        )
+        .await
+        .unwrap();
+    (s, started, fresh)
+}
+
 #[tokio::test]
 async fn a_command_the_default_state_rejects_is_decided_on_the_stored_state() {
     use counter::{Command, Counter, Rejection};
-    let s = store().await;
-    let (started, fresh) = (Uuid::now_v7(), Uuid::now_v7());
+    let (s, started, fresh) = started_counter().await;
     let any = || context(None, ExpectedVersion::Any);
-    s.store
-        .execute::<Counter>(started, Command::Start, &any())
-        .await
-        .unwrap();
 
     let bumped = s
         .store
@@ -378,13 +336,8 @@ async fn a_command_the_default_state_rejects_is_decided_on_the_stored_state() {
 #[tokio::test]
 async fn a_command_that_changes_nothing_on_the_default_state_is_decided_on_the_stored_state() {
     use counter::{Command, Counter};
-    let s = store().await;
-    let (started, fresh) = (Uuid::now_v7(), Uuid::now_v7());
+    let (s, started, fresh) = started_counter().await;
     let any = || context(None, ExpectedVersion::Any);
-    s.store
-        .execute::<Counter>(started, Command::Start, &any())
-        .await
-        .unwrap();
 
     let bumped = s
         .store
