@@ -3,8 +3,9 @@
 //! * `project`: `EventStore::execute` of the platform's test `Ledger` aggregate, the way a
 //!   service's command handler calls it: `Open` on a fresh stream id with a `CommandKey` (a
 //!   fresh request id, the hash of the 500-byte request) and command metadata, expectation
-//!   `Any`. The store loads the stream (empty), `decide` gives one 500-byte `Opened` event, and
-//!   one statement appends it with its idempotency record.
+//!   `Any`. `Open` begins a stream, so the store decides it on the empty state (one 500-byte
+//!   `Opened` event) and one statement appends it with its idempotency record, expecting no
+//!   stream; there is no load (`docs/adr/0011`).
 //! * `peer:cqrs_es`: cqrs-es 0.5 with postgres-es 0.5 (`postgres_cqrs`, no queries, no
 //!   snapshots): `CqrsFramework::execute` of `Open` on a fresh aggregate id of a `Complaint`
 //!   aggregate, giving one `ComplaintOpened` event whose JSON payload is 500 bytes. postgres-es
