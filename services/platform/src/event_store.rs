@@ -184,6 +184,19 @@ pub enum ExecuteError<R: std::error::Error + 'static> {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A failed append as the answer to a command: a version that did not hold is a conflict.
+impl<R: std::error::Error + 'static> From<AppendError> for ExecuteError<R> {
+    fn from(error: AppendError) -> Self {
+        match error {
+            AppendError::WrongExpectedVersion { expected, actual } => {
+                ExecuteError::Conflict { expected, actual }
+            }
+            AppendError::KeyReused => ExecuteError::KeyReused,
+            AppendError::Unexpected(e) => ExecuteError::Unexpected(e),
+        }
+    }
+}
+
 /// Everything about a command that is not the command itself.
 #[derive(Clone, Debug, Default)]
 pub struct CommandContext {
@@ -597,8 +610,7 @@ impl EventStore {
                         });
                     }
                 }
-                Err(AppendError::KeyReused) => return Err(ExecuteError::KeyReused),
-                Err(AppendError::Unexpected(e)) => return Err(ExecuteError::Unexpected(e)),
+                Err(other) => return Err(other.into()),
             }
         }
     }
@@ -632,8 +644,7 @@ impl EventStore {
         match appended {
             Ok(appended) => Some(Ok(appended)),
             Err(AppendError::WrongExpectedVersion { .. }) => None,
-            Err(AppendError::KeyReused) => Some(Err(ExecuteError::KeyReused)),
-            Err(AppendError::Unexpected(e)) => Some(Err(ExecuteError::Unexpected(e))),
+            Err(other) => Some(Err(other.into())),
         }
     }
 
@@ -657,14 +668,7 @@ impl EventStore {
         let Some(key) = &context.key else {
             return Ok(None);
         };
-        match self.find_command(key).await {
-            Ok(found) => Ok(found),
-            Err(AppendError::KeyReused) => Err(ExecuteError::KeyReused),
-            Err(AppendError::WrongExpectedVersion { expected, actual }) => {
-                Err(ExecuteError::Conflict { expected, actual })
-            }
-            Err(AppendError::Unexpected(e)) => Err(ExecuteError::Unexpected(e)),
-        }
+        Ok(self.find_command(key).await?)
     }
 }
 
@@ -787,15 +791,7 @@ pub mod within {
         } else {
             ExpectedVersion::Exact(version)
         };
-        append(conn, A::STREAM_TYPE, stream_id, expected, &events, metadata)
-            .await
-            .map_err(|e| match e {
-                AppendError::WrongExpectedVersion { expected, actual } => {
-                    ExecuteError::Conflict { expected, actual }
-                }
-                AppendError::KeyReused => ExecuteError::KeyReused,
-                AppendError::Unexpected(e) => ExecuteError::Unexpected(e),
-            })
+        Ok(append(conn, A::STREAM_TYPE, stream_id, expected, &events, metadata).await?)
     }
 
     /// Appends `events` to one stream in `conn`'s transaction.

@@ -92,13 +92,25 @@ pub(super) async fn execute(
         .load::<InspectionCase>(id)
         .await
         .map_err(reply::case)?;
-    let built = build(&case, &service.context)?;
+    run(service, call, id, build(&case, &service.context)?).await
+}
+
+/// Runs a built command with the call's key: the store loads the case, unless the command
+/// begins it, and a retry of a recorded request answers with the recorded receipt.
+pub(super) async fn run(
+    service: &InspectionsService,
+    call: &Call,
+    id: Uuid,
+    built: Built,
+) -> Result<CommandReceipt, Status> {
     let context = CommandContext {
         metadata: metadata(call, built.versions),
         key: Some(call.key.clone()),
         ..CommandContext::default()
     };
-    let appended = store
+    let appended = service
+        .context
+        .store
         .execute::<InspectionCase>(id, built.command, &context)
         .await
         .map_err(reply::case)?;

@@ -31,13 +31,7 @@ pub(super) fn case(error: ExecuteError<CaseRejection>) -> Status {
 
 /// A failed unit of work writing an inspection case.
 pub(super) fn case_append(error: AppendError) -> Status {
-    case(match error {
-        AppendError::WrongExpectedVersion { expected, actual } => {
-            ExecuteError::Conflict { expected, actual }
-        }
-        AppendError::KeyReused => ExecuteError::KeyReused,
-        AppendError::Unexpected(error) => ExecuteError::Unexpected(error),
-    })
+    case(error.into())
 }
 
 /// A refusal by the inspection case's rules.

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use platform::calendar::local_date;
-use platform::event_store::CommandContext;
 use platform::grpc::parse::FieldViolations;
 use tonic::{Request, Response};
 
-use super::case::{Built, all, case_policy, execute, metadata};
+use super::case::{Built, all, case_policy, execute, run};
 use super::{Answer, Call, InspectionsService, parse, reply};
 use crate::domain::inspection::{Command, InspectionCase};
 use crate::domain::{DeferralReason, DutyDesk, PauseInitiator, PauseReason, Remit, v1};
@@ -62,37 +61,25 @@ pub(super) async fn record_inspection_notified(
     let team: Vec<String> = team.into_iter().flatten().collect();
 
     let call = Call::new(&request, "RecordInspectionNotified", &request_id)?;
-    let versions = Some((
-        policy.version().to_owned(),
-        service.context.calendar.version().to_owned(),
-    ));
-    let context = CommandContext {
-        metadata: metadata(&call, versions),
-        key: Some(call.key.clone()),
-        ..CommandContext::default()
-    };
     // The notice begins the case's stream: a new case takes one statement, and a retry or a
     // second notice of the same inspection is answered from what is stored.
-    let receipt = service
-        .context
-        .store
-        .execute::<InspectionCase>(
-            id,
-            Command::RecordInspectionNotified {
-                inspection_id: id,
-                remit,
-                lead_inspector_ref: lead,
-                team_inspector_refs: team,
-                notified_at,
-                on_site_starts_on: starts,
-                policy,
-                provider_id: provider,
-            },
-            &context,
-        )
-        .await
-        .map_err(reply::case)?
-        .receipt();
+    let command = Command::RecordInspectionNotified {
+        inspection_id: id,
+        remit,
+        lead_inspector_ref: lead,
+        team_inspector_refs: team,
+        notified_at,
+        on_site_starts_on: starts,
+        policy: Arc::clone(&policy),
+        provider_id: provider,
+    };
+    let receipt = run(
+        service,
+        &call,
+        id,
+        Built::dated(command, &policy, &service.context)?,
+    )
+    .await?;
     Ok(Response::new(v1::RecordInspectionNotifiedResponse {
         receipt: Some(receipt),
     }))
