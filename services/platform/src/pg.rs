@@ -1,5 +1,6 @@
 //! PostgreSQL types sqlx does not map for us: `xid8` transaction ids and `timestamptz` as
-//! [`jiff::Timestamp`], plus the per-service pool.
+//! [`jiff::Timestamp`], plus the per-service pool, which checks a connection with a round trip
+//! only when it has sat idle ([`CHECK_IDLE_CONNECTION_AFTER`], `docs/adr/0012`).
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use jiff::Timestamp;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
-use sqlx::{Decode, Encode, PgPool, Postgres, Type};
+use sqlx::{Connection as _, Decode, Encode, PgPool, Postgres, Type};
 
 /// A PostgreSQL 64-bit transaction id (`xid8`), as returned by `pg_current_xact_id()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,10 +87,21 @@ pub fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long a pooled connection may sit idle before the pool checks it with a round trip
+/// (`Sync`, then `ReadyForQuery`) as it hands it out.
+///
+/// sqlx checks every connection it hands out by default, so each statement through a pool
+/// would cost two round trips. A connection returned less than this long ago was checked on
+/// its way back (the pool does that on every return) and has just answered a statement, so it
+/// goes straight to the next one. One that sat idle longer, which is where a server restart or
+/// a dropped socket goes unnoticed, is checked, and replaced if the check fails.
+pub const CHECK_IDLE_CONNECTION_AFTER: Duration = Duration::from_secs(1);
+
 /// Opens a pool whose connections resolve unqualified names in `schema` first.
 ///
 /// Every service owns one schema; its SQL is written without schema names so the same code
-/// runs against a rebuild schema or a test database.
+/// runs against a rebuild schema or a test database. A connection is checked before use only
+/// when it has sat idle for [`CHECK_IDLE_CONNECTION_AFTER`].
 ///
 /// # Errors
 /// When the URL is malformed, the schema name is invalid, or PostgreSQL cannot be reached.
@@ -97,6 +109,26 @@ pub async fn connect(
     database_url: &str,
     schema: &str,
     max_connections: u32,
+) -> anyhow::Result<PgPool> {
+    connect_checking_after(
+        database_url,
+        schema,
+        max_connections,
+        CHECK_IDLE_CONNECTION_AFTER,
+    )
+    .await
+}
+
+/// [`connect`], checking a connection before use only when it has sat idle for
+/// `check_after_idle`.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_checking_after(
+    database_url: &str,
+    schema: &str,
+    max_connections: u32,
+    check_after_idle: Duration,
 ) -> anyhow::Result<PgPool> {
     validate_schema_name(schema)?;
     let options: PgConnectOptions = database_url.parse()?;
@@ -106,6 +138,15 @@ pub async fn connect(
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= check_after_idle {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     Ok(pool)

@@ -231,15 +231,28 @@ async fn cqrs_es(ctx: &Ctx, c: usize, round: u32) -> anyhow::Result<Summary> {
 }
 
 /// A sqlx 0.8 pool of `size` connections to the bench database with `schema` as search path,
-/// every connection opened before it is returned (as `BenchDb::pool` does for the others).
+/// every connection opened before it is returned and checked before use only after it sat idle
+/// (as `BenchDb::pool` does for the others, through `platform::pg::connect`).
 async fn cqrs_pool(url: &str, schema: &str, size: u32) -> anyhow::Result<sqlx08::PgPool> {
     let options: sqlx08::postgres::PgConnectOptions = url.parse()?;
     let options = options
         .options([("search_path", schema)])
         .application_name("redress-bench-cqrs-es");
+    // The project's pool policy, so that W2 compares the libraries, not their pools: a
+    // connection is checked before use only when it has sat idle.
+    let check_after_idle = platform::pg::CHECK_IDLE_CONNECTION_AFTER;
     let pool = sqlx08::postgres::PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= check_after_idle {
+                    sqlx08::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?;
     let mut held = Vec::with_capacity(size as usize);

@@ -6,6 +6,7 @@ mod consumer;
 mod event_store;
 mod helpers;
 mod migrate;
+mod pool;
 mod projection;
 mod relay;
 mod starting_streams;
