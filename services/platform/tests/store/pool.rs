@@ -35,20 +35,25 @@ async fn terminate(db: &TestDb, pid: i32) {
     admin.close().await.unwrap();
 }
 
-async fn pool(db: &TestDb, check_after_idle: Duration) -> PgPool {
-    platform::pg::connect_checking_after(db.url(), "public", 1, check_after_idle)
-        .await
-        .unwrap()
+/// A pool of one connection checked after `check_after_idle` (`None`: the service default),
+/// whose connection has answered a statement, gone back to the pool, and then been ended by
+/// the server. Returns the database, the pool and the ended backend's pid.
+async fn dropped_while_idle(check_after_idle: Option<Duration>) -> (TestDb, PgPool, i32) {
+    let db = TestDb::create().await.unwrap();
+    let pool = match check_after_idle {
+        Some(after) => platform::pg::connect_checking_after(db.url(), "public", 1, after).await,
+        None => platform::pg::connect(db.url(), "public", 1).await,
+    }
+    .unwrap();
+    let first = backend(&pool).await.unwrap();
+    returned(&pool).await;
+    terminate(&db, first).await;
+    (db, pool, first)
 }
 
 #[tokio::test]
 async fn a_connection_the_server_dropped_while_it_sat_idle_is_replaced_before_use() {
-    let db = TestDb::create().await.unwrap();
-    let pool = pool(&db, Duration::from_millis(50)).await;
-    let first = backend(&pool).await.unwrap();
-    returned(&pool).await;
-
-    terminate(&db, first).await;
+    let (_db, pool, first) = dropped_while_idle(Some(Duration::from_millis(50))).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let second = backend(&pool)
@@ -59,12 +64,7 @@ async fn a_connection_the_server_dropped_while_it_sat_idle_is_replaced_before_us
 
 #[tokio::test]
 async fn a_connection_taken_again_soon_after_it_was_returned_is_not_checked() {
-    let db = TestDb::create().await.unwrap();
-    let pool = pool(&db, Duration::from_secs(3_600)).await;
-    let first = backend(&pool).await.unwrap();
-    returned(&pool).await;
-
-    terminate(&db, first).await;
+    let (_db, pool, first) = dropped_while_idle(Some(Duration::from_secs(3_600))).await;
 
     // No round trip came before the statement, so the statement itself meets the dropped
     // connection: the proof that a recently used connection is not checked.
@@ -83,12 +83,7 @@ async fn a_connection_taken_again_soon_after_it_was_returned_is_not_checked() {
 
 #[tokio::test]
 async fn the_service_pool_checks_a_connection_idle_for_longer_than_its_threshold() {
-    let db = TestDb::create().await.unwrap();
-    let pool = platform::pg::connect(db.url(), "public", 1).await.unwrap();
-    let first = backend(&pool).await.unwrap();
-    returned(&pool).await;
-
-    terminate(&db, first).await;
+    let (_db, pool, first) = dropped_while_idle(None).await;
     tokio::time::sleep(platform::pg::CHECK_IDLE_CONNECTION_AFTER + Duration::from_millis(200))
         .await;
 
