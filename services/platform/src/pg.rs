@@ -140,10 +140,9 @@ pub async fn connect_checking_after(
     let options = options
         .options([("search_path", schema)])
         .application_name(&format!("redress-{schema}"));
-    let acquire_timeout = Duration::from_secs(5);
     let connections = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(acquire_timeout)
+        .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
         .before_acquire(move |conn, meta| {
             Box::pin(async move {
@@ -155,10 +154,5 @@ pub async fn connect_checking_after(
         })
         .connect_with(options)
         .await?;
-    Ok(Pool::new(
-        connections,
-        max_connections,
-        check_after_idle,
-        acquire_timeout,
-    ))
+    Ok(Pool::new(connections, check_after_idle))
 }

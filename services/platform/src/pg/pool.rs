@@ -17,7 +17,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt as _};
 use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use sqlx::pool::PoolConnection;
@@ -55,13 +55,13 @@ struct Warm {
 }
 
 impl Pool {
-    /// Wraps a sqlx pool of at most `max_connections` connections.
-    pub(super) fn new(
-        connections: PgPool,
-        max_connections: u32,
-        check_after_idle: Duration,
-        acquire_timeout: Duration,
-    ) -> Self {
+    /// Puts a warm stack in front of `connections`, a sqlx pool configured by the caller
+    /// ([`connect`](super::connect) configures the services'). A warm connection idle for
+    /// `check_after_idle` is checked before use; the pool's size and acquire timeout are
+    /// `connections`' own. Must be called within a Tokio runtime.
+    pub fn new(connections: PgPool, check_after_idle: Duration) -> Self {
+        let max_connections = connections.options().get_max_connections();
+        let acquire_timeout = connections.options().get_acquire_timeout();
         let shared = Arc::new(Shared {
             connections,
             permits: Arc::new(Semaphore::new(max_connections as usize)),
@@ -92,6 +92,10 @@ impl Pool {
             .acquire_owned()
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
+        // sqlx's acquire, once asked for: it may be opening a connection, so it is never
+        // dropped half way for a warm one (PostgreSQL would have started a backend for nothing).
+        let mut opening: Option<BoxFuture<'static, Result<PoolConnection<Postgres>, sqlx::Error>>> =
+            None;
         loop {
             // Registered before the stack is looked at, so a connection kept after the look
             // wakes the wait below.
@@ -100,15 +104,17 @@ impl Pool {
             kept.as_mut().enable();
             while let Some((mut conn, since)) = shared.take_warm()? {
                 if since.elapsed() < shared.check_after_idle || conn.ping().await.is_ok() {
+                    if let Some(opening) = opening {
+                        Arc::clone(shared).keep_when_opened(opening);
+                    }
                     return Ok(Lease::new(conn, permit, shared));
                 }
                 // Broken: sqlx's check on the way back finds it so and closes it.
                 drop(conn);
             }
+            let acquire = opening.get_or_insert_with(|| shared.connections.acquire().boxed());
             tokio::select! {
-                conn = shared.connections.acquire() => {
-                    return Ok(Lease::new(conn?, permit, shared));
-                }
+                conn = acquire => return Ok(Lease::new(conn?, permit, shared)),
                 () = &mut kept => {}
             }
         }
@@ -171,6 +177,18 @@ impl Shared {
             return Err(sqlx::Error::PoolClosed);
         }
         Ok(warm.stack.pop())
+    }
+
+    /// Lets sqlx's acquire finish in a task of its own, and keeps what it brings warm.
+    fn keep_when_opened(
+        self: Arc<Self>,
+        opening: BoxFuture<'static, Result<PoolConnection<Postgres>, sqlx::Error>>,
+    ) {
+        tokio::spawn(async move {
+            if let Ok(conn) = opening.await {
+                self.keep(conn);
+            }
+        });
     }
 
     /// Puts a connection with nothing left on it onto the warm stack.

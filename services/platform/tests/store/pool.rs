@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use platform::pg::{Pool, PoolTransaction};
 use platform::testing::TestDb;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::task::JoinSet;
 
@@ -99,7 +100,9 @@ async fn the_service_pool_checks_a_connection_idle_for_longer_than_its_threshold
 /// A database and a service pool of `size` connections over its `public` schema.
 async fn pool_of(size: u32) -> (TestDb, Pool) {
     let db = TestDb::create().await.unwrap();
-    let pool = platform::pg::connect(db.url(), "public", size).await.unwrap();
+    let pool = platform::pg::connect(db.url(), "public", size)
+        .await
+        .unwrap();
     (db, pool)
 }
 
@@ -258,6 +261,64 @@ async fn callers_beyond_the_pool_size_wait_for_kept_connections_and_none_times_o
     }
     assert_eq!(count_rows(&pool).await, 16 * 5);
     assert!(pool.size() <= 2);
+}
+
+#[tokio::test]
+async fn a_caller_that_takes_a_warm_connection_lets_the_one_being_opened_for_it_finish() {
+    let db = TestDb::create().await.unwrap();
+    // Opening a connection takes 300 ms, far longer than the commit below.
+    let connections = PgPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|_, _| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(())
+            })
+        })
+        .connect(db.url())
+        .await
+        .unwrap();
+    let pool = Pool::new(connections, platform::pg::CHECK_IDLE_CONNECTION_AFTER);
+    sqlx::query("CREATE TABLE t (x int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tx = inserting(&pool, 1).await;
+    assert_eq!(pool.size(), 1);
+
+    // The caller finds nothing warm and asks sqlx for a second connection; while that is being
+    // opened, the transaction commits and its connection is kept, and the caller takes it.
+    let caller = tokio::spawn({
+        let pool = pool.clone();
+        async move { backend(&pool).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tx.commit().await.unwrap();
+    let took = Instant::now();
+    caller.await.unwrap().unwrap();
+    assert!(
+        took.elapsed() < Duration::from_millis(200),
+        "the caller waited for the new connection instead of taking the kept one"
+    );
+
+    // The second connection was opened all the same, and kept.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.size() < 2 || pool.num_idle() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the connection being opened was abandoned: {pool:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut admin = PgConnection::connect(db.url()).await.unwrap();
+    let abandoned: i64 = sqlx::query_scalar(
+        "SELECT sessions_abandoned FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(abandoned, 0);
+    admin.close().await.unwrap();
 }
 
 #[tokio::test]
