@@ -15,7 +15,6 @@ use jiff::Timestamp;
 use platform::clock::Clock;
 use platform::grpc::Role;
 use platform::nats::{Namespace, headers};
-use platform::pg::Pool;
 use platform::testing::{NatsServer, TestDb, TestTokens, unique_prefix};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -110,7 +109,7 @@ impl TestApp {
     }
 
     /// The service's pool (search path: the learning_reviews schema).
-    pub fn db_pool(&self) -> &Pool {
+    pub fn db_pool(&self) -> &sqlx::PgPool {
         self.context.store.pool()
     }
 

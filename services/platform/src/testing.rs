@@ -6,12 +6,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use tempfile::TempDir;
 
 use crate::event_store::EventStore;
 use crate::migrate;
-use crate::pg::Pool;
 
 /// Where tests find PostgreSQL: `DATABASE_URL`, or the local server.
 pub fn admin_database_url() -> String {
@@ -124,7 +123,7 @@ impl TestDb {
     ///
     /// # Errors
     /// When the database cannot be reached.
-    pub async fn pool(&self, schema: &str) -> anyhow::Result<Pool> {
+    pub async fn pool(&self, schema: &str) -> anyhow::Result<PgPool> {
         crate::pg::connect(&self.url, schema, 10).await
     }
 

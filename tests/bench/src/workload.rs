@@ -5,11 +5,10 @@ use std::collections::HashMap;
 
 use platform::aggregate::DomainEvent;
 use platform::event_store::NewEvent;
-use platform::pg::Pool;
 use platform::projection::Projection;
 use platform::tail::RecordedEvent;
 use platform::testing::ledger;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::report::PAYLOAD_BYTES;
@@ -71,7 +70,7 @@ pub(crate) const PEER_INSERT: &str =
 /// set-based INSERT … SELECT from generate_series, at most `per_transaction` rows per
 /// statement, then VACUUM ANALYZE so the first reader does not pay for hint bits.
 pub(crate) async fn seed_events(
-    pool: &Pool,
+    pool: &PgPool,
     count: u64,
     per_transaction: u64,
 ) -> anyhow::Result<()> {

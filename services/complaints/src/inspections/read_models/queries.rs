@@ -3,7 +3,8 @@
 
 use anyhow::Context as _;
 use jiff::Timestamp;
-use platform::pg::{PgTimestamp, Pool};
+use platform::pg::PgTimestamp;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::v1;
@@ -17,7 +18,7 @@ fn stamp(t: Option<PgTimestamp>) -> Option<prost_types::Timestamp> {
 /// # Errors
 /// Database errors.
 pub async fn inspection_case(
-    pool: &Pool,
+    pool: &PgPool,
     id: Uuid,
 ) -> anyhow::Result<Option<v1::InspectionCaseView>> {
     type Row = (
@@ -65,7 +66,7 @@ pub async fn inspection_case(
 ///
 /// # Errors
 /// Database errors.
-pub async fn case_provider(pool: &Pool, id: Uuid) -> anyhow::Result<Option<Option<String>>> {
+pub async fn case_provider(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Option<String>>> {
     let row: Option<Option<String>> =
         sqlx::query_scalar("SELECT provider_id FROM inspection_cases WHERE inspection_id = $1")
             .bind(id)
@@ -80,7 +81,7 @@ pub async fn case_provider(pool: &Pool, id: Uuid) -> anyhow::Result<Option<Optio
 /// # Errors
 /// Database errors.
 pub async fn concern(
-    pool: &Pool,
+    pool: &PgPool,
     id: Uuid,
 ) -> anyhow::Result<Option<(v1::ConcernView, Option<String>)>> {
     type Row = (
@@ -145,7 +146,7 @@ pub async fn concern(
 /// # Errors
 /// Database errors.
 pub async fn day_after_route(
-    pool: &Pool,
+    pool: &PgPool,
     id: Uuid,
     now: Timestamp,
 ) -> anyhow::Result<v1::DayAfterRouteView> {
@@ -196,7 +197,7 @@ pub async fn day_after_route(
 ///
 /// # Errors
 /// Database errors.
-pub async fn publication_gate(pool: &Pool, id: Uuid) -> anyhow::Result<v1::PublicationGateView> {
+pub async fn publication_gate(pool: &PgPool, id: Uuid) -> anyhow::Result<v1::PublicationGateView> {
     type Row = (
         Option<PgTimestamp>,
         Option<PgTimestamp>,
@@ -278,7 +279,7 @@ pub struct PauseFilter {
 /// # Errors
 /// Database errors.
 pub async fn pauses(
-    pool: &Pool,
+    pool: &PgPool,
     filter: &PauseFilter,
     after: Option<PauseCursor>,
     limit: i64,
