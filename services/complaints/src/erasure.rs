@@ -11,9 +11,9 @@
 
 use jiff::Timestamp;
 use platform::event_store::{Appended, ExecuteError, within};
+use platform::pg::Pool;
 use platform::tail::Metadata;
 use platform::vault::{self, SubjectEntry};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::ErasureGround;
@@ -81,7 +81,7 @@ pub struct Subject {
 /// [`Error::Rejected`] for a missing or too long reference, and database errors; nothing is
 /// changed then.
 #[tracing::instrument(skip_all, fields(subject_id = %request.subject_id))]
-pub async fn forget(pool: &PgPool, request: Forget) -> Result<Outcome, Error> {
+pub async fn forget(pool: &Pool, request: Forget) -> Result<Outcome, Error> {
     let subject_id = request.subject_id;
     let mut tx = pool
         .begin()
@@ -132,7 +132,7 @@ pub async fn forget(pool: &PgPool, request: Forget) -> Result<Outcome, Error> {
 ///
 /// # Errors
 /// Database errors, and an undecodable erasure event.
-pub async fn subject(pool: &PgPool, subject_id: Uuid) -> anyhow::Result<Option<Subject>> {
+pub async fn subject(pool: &Pool, subject_id: Uuid) -> anyhow::Result<Option<Subject>> {
     let mut conn = pool
         .acquire()
         .await
@@ -149,7 +149,7 @@ pub async fn subject(pool: &PgPool, subject_id: Uuid) -> anyhow::Result<Option<S
 }
 
 /// The recorded erasure of `subject_id`, if any.
-async fn erasure(pool: &PgPool, subject_id: Uuid) -> anyhow::Result<Option<Record>> {
+async fn erasure(pool: &Pool, subject_id: Uuid) -> anyhow::Result<Option<Record>> {
     let mut conn = pool
         .acquire()
         .await

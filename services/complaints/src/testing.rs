@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use platform::clock::Clock;
 use platform::grpc::Role;
 use platform::nats::Namespace;
+use platform::pg::Pool;
 use platform::testing::{NatsServer, TestDb, TestTokens, unique_prefix};
 use platform::vault::Vault;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +111,7 @@ impl TestApp {
     }
 
     /// The service's pool (search path: the complaints schema).
-    pub fn db_pool(&self) -> &sqlx::PgPool {
+    pub fn db_pool(&self) -> &Pool {
         self.context.store.pool()
     }
 

@@ -26,12 +26,13 @@ use async_nats::HeaderMap;
 use platform::aggregate::Aggregate;
 use platform::consumer::ConsumerSpec;
 use platform::nats::{Namespace, event_subject_token, headers};
+use platform::pg::Pool;
 use platform::projection::{Projection, ProjectionRunner};
 use platform::relay::{Outgoing, RelayConfig, Route};
 use platform::tail::RecordedEvent;
 use platform::telemetry::names;
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -165,7 +166,7 @@ impl Projection for Translator {
 #[derive(Debug)]
 pub struct Feed {
     translator: ProjectionRunner<Translator>,
-    pool: PgPool,
+    pool: Pool,
 }
 
 impl Feed {

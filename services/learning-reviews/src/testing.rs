@@ -15,6 +15,7 @@ use jiff::Timestamp;
 use platform::clock::Clock;
 use platform::grpc::Role;
 use platform::nats::{Namespace, headers};
+use platform::pg::Pool;
 use platform::testing::{NatsServer, TestDb, TestTokens, unique_prefix};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -109,7 +110,7 @@ impl TestApp {
     }
 
     /// The service's pool (search path: the learning_reviews schema).
-    pub fn db_pool(&self) -> &sqlx::PgPool {
+    pub fn db_pool(&self) -> &Pool {
         self.context.store.pool()
     }
 

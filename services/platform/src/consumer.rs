@@ -19,13 +19,14 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::event_store::EventStore;
 use crate::nats::headers;
+use crate::pg::Pool;
 use crate::telemetry::{self, names};
 
 /// Why a handler could not handle a message.
@@ -185,7 +186,7 @@ pub enum Outcome {
 /// A running durable consumer.
 #[derive(Debug)]
 pub struct Consumer<H> {
-    pool: PgPool,
+    pool: Pool,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     spec: ConsumerSpec,
     handler: H,
@@ -199,7 +200,7 @@ impl<H: Handler> Consumer<H> {
     /// # Errors
     /// When the stream does not exist or the server refuses the settings.
     pub async fn create(
-        pool: PgPool,
+        pool: Pool,
         js: &jetstream::Context,
         spec: ConsumerSpec,
         handler: H,

@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, PgPool};
+use sqlx::FromRow;
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::aggregate::{Aggregate, DomainEvent};
-use crate::pg::Xid8;
+use crate::pg::{Pool, Xid8};
 use crate::tail::{EVENT_COLUMNS, EventRow, Metadata, Position, RecordedEvent, SharedTail};
 use crate::telemetry::names;
 
@@ -213,7 +213,7 @@ const MAX_ATTEMPTS: usize = 5;
 /// One service's event store.
 #[derive(Clone, Debug)]
 pub struct EventStore {
-    pool: PgPool,
+    pool: Pool,
     appended: watch::Sender<Committed>,
     tail: Arc<SharedTail>,
 }
@@ -280,7 +280,7 @@ ORDER BY i.version";
 
 impl EventStore {
     /// A store over a pool whose `search_path` is the service's schema.
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         let (appended, _) = watch::channel(Committed::default());
         EventStore {
             pool,
@@ -289,7 +289,7 @@ impl EventStore {
         }
     }
 
-    pub fn pool(&self) -> &PgPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 

@@ -17,8 +17,9 @@
 //! * [`clock`]: the one source of "now" for handlers; settable in tests.
 //! * [`calendar`]: England and Wales working days, in Europe/London, with versioned bank holidays.
 //! * [`migrate`]: versioned, checksummed migrations per component and schema.
-//! * [`pg`]: pools with a per-service `search_path` that check only connections that sat idle,
-//!   and the `xid8` and `timestamptz` codecs.
+//! * [`pg`]: the per-service [`pg::Pool`], which checks only connections that sat idle and
+//!   gives one whose statement completed straight to the next, and the `xid8` and
+//!   `timestamptz` codecs.
 //! * [`timer`]: durable timers that fire deadline-driven commands once, across restarts.
 //! * [`vault`]: per-subject encrypted personal data, erased by destroying the subject's key.
 //! * [`testing`]: a fresh database and a private NATS server per test, and a small aggregate.

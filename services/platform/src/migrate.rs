@@ -6,9 +6,9 @@
 //! checksum of each script and refuses to start when an applied script has changed.
 
 use sha2::{Digest, Sha256};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::AssertSqlSafe;
 
-use crate::pg::validate_schema_name;
+use crate::pg::{Pool, validate_schema_name};
 
 /// One migration script.
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +52,7 @@ pub const EVENT_STORE: Migrations = Migrations {
 /// # Errors
 /// When a script fails (nothing is applied then), or an applied script's checksum no longer
 /// matches the code: the database was migrated by a different build.
-pub async fn apply(pool: &PgPool, schema: &str, sets: &[Migrations]) -> anyhow::Result<usize> {
+pub async fn apply(pool: &Pool, schema: &str, sets: &[Migrations]) -> anyhow::Result<usize> {
     validate_schema_name(schema)?;
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('redress.migrate.' || $1))")
@@ -124,11 +124,7 @@ pub async fn apply(pool: &PgPool, schema: &str, sets: &[Migrations]) -> anyhow::
 /// # Errors
 /// When the schema was never migrated or a set has pending migrations (the message says to run
 /// `redress migrate`), and database errors.
-pub async fn ensure_applied(
-    pool: &PgPool,
-    schema: &str,
-    sets: &[Migrations],
-) -> anyhow::Result<()> {
+pub async fn ensure_applied(pool: &Pool, schema: &str, sets: &[Migrations]) -> anyhow::Result<()> {
     validate_schema_name(schema)?;
     let tracked: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'schema_migrations')",

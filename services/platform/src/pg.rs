@@ -1,6 +1,11 @@
 //! PostgreSQL types sqlx does not map for us: `xid8` transaction ids and `timestamptz` as
-//! [`jiff::Timestamp`], plus the per-service pool, which checks a connection with a round trip
-//! only when it has sat idle ([`CHECK_IDLE_CONNECTION_AFTER`], `docs/adr/0012`).
+//! [`jiff::Timestamp`], plus the per-service [`Pool`], which checks a connection with a round
+//! trip only when it has sat idle ([`CHECK_IDLE_CONNECTION_AFTER`], `docs/adr/0012`) and gives
+//! one whose statement completed straight to the next ([`pool`], `docs/adr/0013`).
+
+pub mod pool;
+
+pub use pool::{Lease, Pool, PoolTransaction};
 
 use std::time::Duration;
 
@@ -8,7 +13,7 @@ use jiff::Timestamp;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
-use sqlx::{Connection as _, Decode, Encode, PgPool, Postgres, Type};
+use sqlx::{Connection as _, Decode, Encode, Postgres, Type};
 
 /// A PostgreSQL 64-bit transaction id (`xid8`), as returned by `pg_current_xact_id()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,10 +96,10 @@ pub fn validate_schema_name(schema: &str) -> anyhow::Result<()> {
 /// (`Sync`, then `ReadyForQuery`) as it hands it out.
 ///
 /// sqlx checks every connection it hands out by default, so each statement through a pool
-/// would cost two round trips. A connection returned less than this long ago was checked on
-/// its way back (the pool does that on every return) and has just answered a statement, so it
-/// goes straight to the next one. One that sat idle longer, which is where a server restart or
-/// a dropped socket goes unnoticed, is checked, and replaced if the check fails.
+/// would cost a round trip more. A connection given back less than this long ago has just
+/// answered a statement (or was checked on its way back), so it goes straight to the next one.
+/// One that sat idle longer, which is where a server restart or a dropped socket goes
+/// unnoticed, is checked, and replaced if the check fails.
 pub const CHECK_IDLE_CONNECTION_AFTER: Duration = Duration::from_secs(1);
 
 /// Opens a pool whose connections resolve unqualified names in `schema` first.
@@ -109,7 +114,7 @@ pub async fn connect(
     database_url: &str,
     schema: &str,
     max_connections: u32,
-) -> anyhow::Result<PgPool> {
+) -> anyhow::Result<Pool> {
     connect_checking_after(
         database_url,
         schema,
@@ -129,13 +134,13 @@ pub async fn connect_checking_after(
     schema: &str,
     max_connections: u32,
     check_after_idle: Duration,
-) -> anyhow::Result<PgPool> {
+) -> anyhow::Result<Pool> {
     validate_schema_name(schema)?;
     let options: PgConnectOptions = database_url.parse()?;
     let options = options
         .options([("search_path", schema)])
         .application_name(&format!("redress-{schema}"));
-    let pool = PgPoolOptions::new()
+    let connections = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .test_before_acquire(false)
@@ -149,5 +154,5 @@ pub async fn connect_checking_after(
         })
         .connect_with(options)
         .await?;
-    Ok(pool)
+    Ok(Pool::new(connections, check_after_idle))
 }

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::event_store::EventStore;
-use crate::pg::{Xid8, validate_schema_name};
+use crate::pg::{Pool, Xid8, validate_schema_name};
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
 use crate::telemetry::names;
 
@@ -175,7 +175,7 @@ pub struct RebuildProgress {
 #[derive(Debug)]
 pub struct ProjectionRunner<P> {
     store: EventStore,
-    pool: PgPool,
+    pool: Pool,
     schema: String,
     projection: Arc<P>,
     page_size: i64,
@@ -706,7 +706,7 @@ enum Step {
 /// # Errors
 /// Database errors.
 pub async fn wait_for_position(
-    pool: &PgPool,
+    pool: &Pool,
     name: &str,
     local: Option<watch::Receiver<Position>>,
     target: Position,

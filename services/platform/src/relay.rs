@@ -21,13 +21,13 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::event_store::EventStore;
 use crate::nats::{Namespace, headers};
-use crate::pg::Xid8;
+use crate::pg::{Pool, Xid8};
 use crate::tail::{self, CatchUp, Position, RecordedEvent, Wakeup};
 use crate::telemetry::{self, names};
 
@@ -501,14 +501,14 @@ pub fn event_headers(event: &RecordedEvent, service: &str) -> HeaderMap {
 ///
 /// # Errors
 /// Database errors.
-pub async fn load_checkpoint(pool: &PgPool, name: &str) -> anyhow::Result<Position> {
+pub async fn load_checkpoint(pool: &Pool, name: &str) -> anyhow::Result<Position> {
     Ok(find_checkpoint(pool, name)
         .await?
         .unwrap_or(Position::START))
 }
 
 /// Reads a named checkpoint, `None` when there is no such row.
-pub(crate) async fn find_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<Option<Position>> {
+pub(crate) async fn find_checkpoint(pool: &Pool, name: &str) -> sqlx::Result<Option<Position>> {
     let row: Option<(Xid8, i64)> =
         sqlx::query_as("SELECT transaction_id, position FROM checkpoints WHERE name = $1")
             .bind(name)
@@ -525,7 +525,7 @@ pub(crate) async fn find_checkpoint(pool: &PgPool, name: &str) -> sqlx::Result<O
 /// The commit does not wait for its WAL flush (ADR 0009): a checkpoint a database crash takes
 /// back is a crash between acknowledgement and checkpoint (ADR 0002), so the relay publishes
 /// those events again with the same message ids and JetStream's duplicate window drops them.
-async fn save_checkpoint(pool: &PgPool, name: &str, position: Position) -> anyhow::Result<()> {
+async fn save_checkpoint(pool: &Pool, name: &str, position: Position) -> anyhow::Result<()> {
     sqlx::query(
         "WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true))
          INSERT INTO checkpoints (name, transaction_id, position)

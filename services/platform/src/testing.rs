@@ -6,11 +6,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tempfile::TempDir;
 
 use crate::event_store::EventStore;
 use crate::migrate;
+use crate::pg::Pool;
 
 /// Where tests find PostgreSQL: `DATABASE_URL`, or the local server.
 pub fn admin_database_url() -> String {
@@ -123,7 +124,7 @@ impl TestDb {
     ///
     /// # Errors
     /// When the database cannot be reached.
-    pub async fn pool(&self, schema: &str) -> anyhow::Result<PgPool> {
+    pub async fn pool(&self, schema: &str) -> anyhow::Result<Pool> {
         crate::pg::connect(&self.url, schema, 10).await
     }
 

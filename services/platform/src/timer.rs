@@ -10,13 +10,13 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::event_store::CommandKey;
-use crate::pg::PgTimestamp;
+use crate::pg::{PgTimestamp, Pool};
 
 /// SQL creating a timers table named `table`, for a timer projection's `create_tables` (each
 /// projection that schedules timers owns its own table, so it is rebuilt with it).
@@ -138,7 +138,7 @@ pub trait TimerHandler: Send + Sync + 'static {
 /// Fires due timers.
 #[derive(Debug)]
 pub struct Scheduler<H> {
-    pool: PgPool,
+    pool: Pool,
     table: String,
     handler: H,
     /// How long a claimed timer is reserved for the scheduler that claimed it.
@@ -151,7 +151,7 @@ impl<H: TimerHandler> Scheduler<H> {
     ///
     /// # Errors
     /// When `table` is not a plain lower-case identifier.
-    pub fn new(pool: PgPool, table: &str, handler: H) -> anyhow::Result<Self> {
+    pub fn new(pool: Pool, table: &str, handler: H) -> anyhow::Result<Self> {
         crate::pg::validate_schema_name(table)?;
         Ok(Scheduler {
             pool,

@@ -15,10 +15,10 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use jiff::Timestamp;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::pg::PgTimestamp;
+use crate::pg::{PgTimestamp, Pool};
 
 /// Bytes in a master or subject key.
 pub const KEY_LEN: usize = 32;
@@ -62,7 +62,7 @@ impl std::fmt::Debug for Record {
 
 /// A service's vault, in its schema.
 pub struct Vault {
-    pool: PgPool,
+    pool: Pool,
     master: XChaCha20Poly1305,
 }
 
@@ -74,7 +74,7 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     /// A vault whose subject keys are wrapped under `master`.
-    pub fn new(pool: PgPool, master: &SecretBox<[u8; KEY_LEN]>) -> Self {
+    pub fn new(pool: Pool, master: &SecretBox<[u8; KEY_LEN]>) -> Self {
         let master = XChaCha20Poly1305::new(&Key::from(*master.expose_secret()));
         Vault { pool, master }
     }

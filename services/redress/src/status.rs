@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::cli::StatusArgs;
 use crate::services::Service;
+
+use platform::pg::Pool;
 
 /// How far one checkpointed reader (a relay or a projection) is behind its service's log.
 #[derive(Debug, Serialize)]
@@ -99,7 +100,7 @@ async fn health(address: &str, service: Service) -> String {
 }
 
 /// Every checkpoint of a schema, with how many events follow it and their age.
-async fn lags(pool: &PgPool) -> sqlx::Result<Vec<Lag>> {
+async fn lags(pool: &Pool) -> sqlx::Result<Vec<Lag>> {
     let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
         "SELECT c.name, count(e.position),
                 extract(epoch FROM now() - min(e.recorded_at))::float8

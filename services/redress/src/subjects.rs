@@ -14,9 +14,9 @@ use std::io::Write;
 use anyhow::Context as _;
 use complaints::erasure::{self, Forget, Outcome, Record};
 use platform::event_store::EventStore;
+use platform::pg::Pool;
 use platform::vault::{self, SubjectEntry};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cli::{SubjectsFindArgs, SubjectsForgetArgs, SubjectsShowArgs};
@@ -208,7 +208,7 @@ pub async fn forget(args: &SubjectsForgetArgs, out: &mut impl Write) -> anyhow::
     writeln!(out, "{line}").context("Failed to write the report")
 }
 
-async fn connect(url: &str, service: Service) -> anyhow::Result<PgPool> {
+async fn connect(url: &str, service: Service) -> anyhow::Result<Pool> {
     platform::pg::connect(url, service.schema(), 1)
         .await
         .with_context(|| format!("Failed to connect to PostgreSQL for {}", service.name()))
@@ -217,7 +217,7 @@ async fn connect(url: &str, service: Service) -> anyhow::Result<PgPool> {
 /// The subject in `service`'s vault, with its erasure for complaints (the one log that records
 /// erasures); `None` when that vault never held anything about it.
 async fn report(
-    pool: &PgPool,
+    pool: &Pool,
     service: Service,
     subject_id: Uuid,
 ) -> anyhow::Result<Option<SubjectReport>> {

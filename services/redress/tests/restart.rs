@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use platform::grpc::{Role, TokenIssuer};
+use platform::pg::Pool;
 use platform::testing::{NatsServer, TestDb, unique_prefix};
 use proto::complaints::v1::RecordInspectionNotifiedRequest;
 use proto::complaints::v1::inspections_client::InspectionsClient;
@@ -106,7 +107,7 @@ async fn send(
 }
 
 /// A digest of every row of `table`, to compare a read model with its rebuild.
-async fn digest(pool: &sqlx::PgPool, table: &str) -> String {
+async fn digest(pool: &Pool, table: &str) -> String {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM {table} AS t"
     )))

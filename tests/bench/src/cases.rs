@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use jiff::{SignedDuration, Timestamp};
 use platform::grpc::Role;
+use platform::pg::Pool;
 use proto::complaints::v1 as complaints;
 use proto::complaints::v1::complaints_client::ComplaintsClient;
 use proto::complaints::v1::inspections_client::InspectionsClient;
-use sqlx::PgPool;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -233,7 +233,7 @@ async fn case(
 ///
 /// # Errors
 /// Database errors, or when the copies are not all there within [`COPY_TIMEOUT`].
-pub(crate) async fn wait_copied(escalation: &PgPool, ids: &[Uuid]) -> anyhow::Result<()> {
+pub(crate) async fn wait_copied(escalation: &Pool, ids: &[Uuid]) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let copied: i64 = sqlx::query_scalar(

@@ -25,11 +25,11 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
 use platform::grpc::Role;
+use platform::pg::Pool;
 use platform::testing::NatsServer;
 use prost::Message as _;
 use proto::complaints::v1 as complaints;
 use proto::complaints::v1::inspections_client::InspectionsClient;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::append::{self, PROJECT};
@@ -205,7 +205,7 @@ fn ratios(ctx: &Ctx, samples: &Samples) {
 async fn project(
     ctx: &Ctx,
     served: &Served,
-    service_pool: &PgPool,
+    service_pool: &Pool,
     c: usize,
 ) -> anyhow::Result<Summary> {
     let what = format!("{BENCH} {PROJECT} c={c}");
@@ -306,7 +306,7 @@ pub(crate) fn notified_request() -> anyhow::Result<complaints::RecordInspectionN
     Ok(request)
 }
 
-pub(crate) async fn count_events(pool: &PgPool) -> anyhow::Result<i64> {
+pub(crate) async fn count_events(pool: &Pool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await?)
@@ -314,7 +314,7 @@ pub(crate) async fn count_events(pool: &PgPool) -> anyhow::Result<i64> {
 
 /// Waits until every reader of the log (the relay and each read model) has passed its last
 /// event; returns how long that took in ms, or `None` after [`SETTLE_TIMEOUT`].
-pub(crate) async fn settle(pool: &PgPool) -> anyhow::Result<Option<u64>> {
+pub(crate) async fn settle(pool: &Pool) -> anyhow::Result<Option<u64>> {
     let started = Instant::now();
     loop {
         let behind: i64 = sqlx::query_scalar(

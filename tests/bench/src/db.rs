@@ -72,7 +72,7 @@ impl BenchDb {
 
     /// A pool of `size` connections whose search path is `schema` (through `platform::pg::connect`),
     /// with every connection opened before it is returned.
-    pub(crate) async fn pool(&self, schema: &str, size: u32) -> anyhow::Result<PgPool> {
+    pub(crate) async fn pool(&self, schema: &str, size: u32) -> anyhow::Result<platform::pg::Pool> {
         let pool = platform::pg::connect(&self.url, schema, size).await?;
         let mut held = Vec::with_capacity(size as usize);
         for _ in 0..size {

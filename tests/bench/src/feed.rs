@@ -54,11 +54,11 @@ use futures_util::stream::FuturesOrdered;
 use hdrhistogram::Histogram;
 use platform::grpc::Role;
 use platform::nats::{Namespace, event_subject_token, headers};
+use platform::pg::Pool;
 use prost::Message as _;
 use proto::escalation::v1 as escalation_v1;
 use proto::escalation::v1::escalations_client::EscalationsClient;
 use proto::feed::v1 as feed;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -104,8 +104,8 @@ struct Stack {
     nats: FeedNats,
     complaints: Served,
     escalation: Served,
-    complaints_pool: PgPool,
-    escalation_pool: PgPool,
+    complaints_pool: Pool,
+    escalation_pool: Pool,
     /// `ops` (FEED read back for the trace check; consumer states).
     js: jetstream::Context,
     /// The body's state file.

@@ -38,12 +38,12 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use platform::grpc::Role;
+use platform::pg::Pool;
 use platform::testing::NatsServer;
 use proto::common::v1::ReadConsistency;
 use proto::complaints::v1 as pb;
 use proto::complaints::v1::inspections_client::InspectionsClient;
 use serde_json::json;
-use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tonic::metadata::{Ascii, MetadataValue};
 use uuid::Uuid;
@@ -220,7 +220,7 @@ fn notified(
 
 /// W1's peak stand-in: the command closed loop at c=32 over one connection for [`BURST`];
 /// then waits for the read models, so the backlog does not spill into the measured runs.
-async fn burst(ctx: &Ctx, served: &Served, service_pool: &PgPool) -> anyhow::Result<Rate> {
+async fn burst(ctx: &Ctx, served: &Served, service_pool: &Pool) -> anyhow::Result<Rate> {
     let what = format!("{BENCH} rate burst c={BURST_CONCURRENCY}");
     log!("{what}: W1 did not run, so W3's rate is half of this burst");
     let client = InspectionsClient::new(served.channel().await?);
@@ -251,7 +251,7 @@ async fn burst(ctx: &Ctx, served: &Served, service_pool: &PgPool) -> anyhow::Res
 async fn lag(
     ctx: &Ctx,
     served: &Served,
-    service_pool: &PgPool,
+    service_pool: &Pool,
     rate: Rate,
 ) -> anyhow::Result<(Summary, Counts)> {
     let s = &ctx.settings;
@@ -350,7 +350,7 @@ async fn lag(
 /// Counts the project's effects once the read models have settled (see the module docs).
 async fn count_project(
     served: &Served,
-    pool: &PgPool,
+    pool: &Pool,
     acknowledged: &[Uuid],
 ) -> anyhow::Result<(Counts, Vec<(&'static str, serde_json::Value)>)> {
     let (missing, extra_events): (i64, i64) = sqlx::query_as(

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt;
 use platform::event_store::EventStore;
 use platform::migrate;
+use platform::pg::Pool;
 use platform::projection::ProjectionRunner;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::AssertSqlSafe;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -263,7 +264,7 @@ fn rebuilt(done: u64, elapsed: Duration) -> Summary {
 
 /// The raw peer: one streaming SELECT in log order on one connection, an UNNEST upsert per
 /// 5,000 events on another.
-async fn raw_rebuild(pool: &PgPool, events_schema: &str) -> anyhow::Result<u64> {
+async fn raw_rebuild(pool: &Pool, events_schema: &str) -> anyhow::Result<u64> {
     let mut reader = pool.acquire().await?;
     let mut writer = pool.acquire().await?;
     let sql = format!(

@@ -27,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use platform::grpc::Role;
+use platform::pg::Pool;
 use platform::testing::NatsServer;
 use proto::complaints::v1 as complaints;
 use proto::complaints::v1::complaints_client::ComplaintsClient;
 use proto::complaints::v1::inspections_client::InspectionsClient;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::AssertSqlSafe;
 use tokio::task::JoinSet;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
@@ -295,7 +296,7 @@ struct SeedCallers {
 
 /// Submits `count` formal complaints through the API, then waits until the read model holds
 /// all of them and every reader of the log has caught up; returns their ids.
-async fn seed(served: &Served, pool: &PgPool, count: usize) -> anyhow::Result<Vec<Uuid>> {
+async fn seed(served: &Served, pool: &Pool, count: usize) -> anyhow::Result<Vec<Uuid>> {
     let started = Instant::now();
     let channel = served.channel().await?;
     let callers = Arc::new(SeedCallers {

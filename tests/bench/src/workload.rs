@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use platform::aggregate::DomainEvent;
 use platform::event_store::NewEvent;
+use platform::pg::Pool;
 use platform::projection::Projection;
 use platform::tail::RecordedEvent;
 use platform::testing::ledger;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::report::PAYLOAD_BYTES;
@@ -70,7 +71,7 @@ pub(crate) const PEER_INSERT: &str =
 /// set-based INSERT … SELECT from generate_series, at most `per_transaction` rows per
 /// statement, then VACUUM ANALYZE so the first reader does not pay for hint bits.
 pub(crate) async fn seed_events(
-    pool: &PgPool,
+    pool: &Pool,
     count: u64,
     per_transaction: u64,
 ) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! once the store's bounded retries are spent, and nothing of its own written.
 
 use platform::grpc::Role;
+use platform::pg::Pool;
 use proto::complaints::v1;
 use tonic::Code;
 
@@ -12,7 +13,7 @@ use crate::race::{Gate, lose_every_race};
 const STORE_ATTEMPTS: u32 = 5;
 
 /// The events the partner's own session has written.
-async fn own_events(pool: &sqlx::PgPool) -> i64 {
+async fn own_events(pool: &Pool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events WHERE actor = 'test:inspection_system'")
         .fetch_one(pool)
         .await

@@ -11,9 +11,11 @@
 
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+use platform::pg::Pool;
 
 /// The first key of the advisory locks the gate uses; the second is the stream version.
 const LOCK_CLASS: i32 = 0x5ace;
@@ -24,7 +26,7 @@ const ROUND_LIMIT: Duration = Duration::from_secs(20);
 /// Holds one caller's appends to one stream at each version until released.
 #[derive(Debug)]
 pub(crate) struct Gate {
-    pool: PgPool,
+    pool: Pool,
     /// The session holding the advisory locks.
     locks: PgConnection,
     /// The version the caller's next attempt inserts.
@@ -36,12 +38,7 @@ pub(crate) struct Gate {
 impl Gate {
     /// Installs the trigger for `actor`'s inserts into `stream_id` and locks the next `versions`
     /// versions of the stream.
-    pub(crate) async fn install(
-        pool: &PgPool,
-        stream_id: Uuid,
-        actor: &str,
-        versions: i32,
-    ) -> Gate {
+    pub(crate) async fn install(pool: &Pool, stream_id: Uuid, actor: &str, versions: i32) -> Gate {
         // DDL takes no parameters; the stream id is a UUID and the actor a test token subject.
         assert!(
             actor

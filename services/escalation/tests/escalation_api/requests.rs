@@ -3,6 +3,7 @@
 
 use escalation::domain::{Ground, OutOfRemitAsk};
 use platform::grpc::Role;
+use platform::pg::Pool;
 use proto::escalation::v1;
 use tonic::Code;
 use uuid::Uuid;
@@ -447,7 +448,7 @@ async fn the_read_models_equal_a_rebuild_from_the_event_store() {
     h.accept_recommendation(&id, "R1", "").await.unwrap();
     h.referred().await;
     h.app.settle().await;
-    let dump = |pool: sqlx::PgPool| async move {
+    let dump = |pool: Pool| async move {
         let mut all = Vec::new();
         for table in [
             "escalation_complaints",

@@ -2,6 +2,7 @@
 //! reviewer's scope, and read models equal to a rebuild.
 
 use platform::grpc::Role;
+use platform::pg::Pool;
 use proto::learning_reviews::v1;
 use tonic::Code;
 use uuid::Uuid;
@@ -274,7 +275,7 @@ async fn the_read_models_equal_a_rebuild_from_the_event_store() {
         .unwrap();
     h.escalation_with_findings("ESC-2025-ABCDEFGH").await;
     h.app.settle().await;
-    let dump = |pool: sqlx::PgPool| async move {
+    let dump = |pool: Pool| async move {
         let mut all = Vec::new();
         for table in [
             "incidents",

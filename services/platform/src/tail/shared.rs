@@ -24,9 +24,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sqlx::PgPool;
-
 use super::{Position, RecordedEvent, read_after};
+
+use crate::pg::Pool;
 
 /// How many of the latest events the window keeps: a few seconds of the busiest load.
 const WINDOW: usize = 4096;
@@ -127,7 +127,7 @@ impl SharedTail {
     /// Database errors.
     pub async fn read_after(
         &self,
-        pool: &PgPool,
+        pool: &Pool,
         after: Position,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
@@ -172,7 +172,7 @@ impl SharedTail {
 
     async fn read_log(
         &self,
-        pool: &PgPool,
+        pool: &Pool,
         after: Position,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, sqlx::Error> {

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use platform::event_store::{
     AppendError, CommandContext, CommandKey, ExecuteError, ExpectedVersion,
 };
+use platform::pg::Pool;
 use platform::testing::ledger::{self, Command, Event, Ledger, Rejection};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ fn key(name: &str, request: &[u8]) -> CommandKey {
     CommandKey::new("partner-a", name, "/test/Append", request).unwrap()
 }
 
-async fn event_count(pool: &sqlx::PgPool) -> i64 {
+async fn event_count(pool: &Pool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await
@@ -833,7 +834,7 @@ mod unit_of_work {
     use super::*;
     use crate::helpers::opened;
 
-    async fn versions(pool: &sqlx::PgPool, id: Uuid) -> Vec<i32> {
+    async fn versions(pool: &Pool, id: Uuid) -> Vec<i32> {
         sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY version")
             .bind(id)
             .fetch_all(pool)

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use platform::pg::Pool;
 use platform::projection::{Projection, ProjectionRunner, wait_for_position};
 use platform::tail::{Position, RecordedEvent};
 use sqlx::PgConnection;
@@ -48,7 +49,7 @@ fn runner(s: &crate::helpers::Store, version: i32) -> ProjectionRunner<Applicati
     ProjectionRunner::new(&s.store, SCHEMA, Applications { version }).unwrap()
 }
 
-async fn applications(pool: &sqlx::PgPool) -> Vec<(Uuid, i32)> {
+async fn applications(pool: &Pool) -> Vec<(Uuid, i32)> {
     sqlx::query_as("SELECT event_id, times FROM applications ORDER BY event_id")
         .fetch_all(pool)
         .await
@@ -341,7 +342,7 @@ async fn append_one_of(
     (appended.events[0].event_id, appended.position().unwrap())
 }
 
-async fn audit_rows(pool: &sqlx::PgPool) -> Vec<(Uuid, String)> {
+async fn audit_rows(pool: &Pool) -> Vec<(Uuid, String)> {
     sqlx::query_as("SELECT event_id, stream_type FROM audit_only ORDER BY event_id")
         .fetch_all(pool)
         .await

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use platform::aggregate::{Aggregate, DecodeError, DomainEvent};
 use platform::event_store::{Appended, CommandContext, CommandKey, ExecuteError, ExpectedVersion};
+use platform::pg::Pool;
 use platform::testing::ledger::{Command, Ledger, Rejection};
 use uuid::Uuid;
 
@@ -29,7 +30,7 @@ fn key(name: &str, request: &[u8]) -> CommandKey {
     CommandKey::new("partner-a", name, "/test/Open", request).unwrap()
 }
 
-async fn versions(pool: &sqlx::PgPool, id: Uuid) -> Vec<i32> {
+async fn versions(pool: &Pool, id: Uuid) -> Vec<i32> {
     sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY version")
         .bind(id)
         .fetch_all(pool)

@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use platform::pg::Pool;
 use platform::tail::{self, Position};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sqlx::PgConnection;
@@ -22,13 +23,13 @@ async fn insert_event(conn: &mut PgConnection) -> (Uuid, i64) {
     (id, position)
 }
 
-async fn read_all(pool: &sqlx::PgPool, after: Position) -> Vec<tail::RecordedEvent> {
+async fn read_all(pool: &Pool, after: Position) -> Vec<tail::RecordedEvent> {
     tail::read_after(pool, after, 1000).await.unwrap()
 }
 
 /// Reads once every transaction that was running has finished (other tests' transactions
 /// anywhere in the cluster hold the horizon back for a moment).
-async fn read_settled(pool: &sqlx::PgPool, after: Position) -> Vec<tail::RecordedEvent> {
+async fn read_settled(pool: &Pool, after: Position) -> Vec<tail::RecordedEvent> {
     let catch_up = tail::CatchUp::start(pool, Duration::from_secs(30))
         .await
         .unwrap();
@@ -121,7 +122,7 @@ async fn a_reader_resumes_after_a_position_and_honours_the_page_size() {
 
 /// Writers that commit or roll back transactions of one to three events after random delays;
 /// each returns the ids it committed.
-fn spawn_writers(pool: &sqlx::PgPool, seed: u64) -> Vec<tokio::task::JoinHandle<Vec<Uuid>>> {
+fn spawn_writers(pool: &Pool, seed: u64) -> Vec<tokio::task::JoinHandle<Vec<Uuid>>> {
     const WRITERS: u64 = 8;
     const TRANSACTIONS: usize = 30;
     (0..WRITERS)
@@ -153,7 +154,7 @@ fn spawn_writers(pool: &sqlx::PgPool, seed: u64) -> Vec<tokio::task::JoinHandle<
 /// Tails from `cursor` with `read` until `done` turns true and everything committed before it
 /// has been read; returns the ids read, in order.
 fn spawn_reader<F, Fut>(
-    pool: &sqlx::PgPool,
+    pool: &Pool,
     mut cursor: Position,
     mut done: tokio::sync::watch::Receiver<bool>,
     read: F,
@@ -204,7 +205,7 @@ where
 /// committed by the writers, and the history it started before, in the order a fresh reader
 /// sees now.
 async fn assert_read_exactly_once(
-    pool: &sqlx::PgPool,
+    pool: &Pool,
     seed: u64,
     writers: Vec<tokio::task::JoinHandle<Vec<Uuid>>>,
     done: tokio::sync::watch::Sender<bool>,

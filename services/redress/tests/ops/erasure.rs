@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use platform::grpc::Role;
+use platform::pg::Pool;
 use platform::vault::{Vault, VaultError};
 use proto::complaints::v1 as complaints;
 use proto::complaints::v1::complaints_client::ComplaintsClient;
 use proto::complaints::v1::inspections_client::InspectionsClient;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::AssertSqlSafe;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -342,7 +343,7 @@ async fn logs(served: &Served) -> BTreeMap<&'static str, Vec<String>> {
 }
 
 /// The tables of the complaints schema (`complaints.<name>`) whose rows' text contains `needle`.
-async fn tables_holding(pool: &PgPool, needle: &str) -> Vec<String> {
+async fn tables_holding(pool: &Pool, needle: &str) -> Vec<String> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables
          WHERE table_schema = 'complaints' AND table_type = 'BASE TABLE' ORDER BY 1",
@@ -377,7 +378,7 @@ fn read_models(tables: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-async fn vault_subject_row(pool: &PgPool, subject: Uuid) -> String {
+async fn vault_subject_row(pool: &Pool, subject: Uuid) -> String {
     sqlx::query_scalar("SELECT s::text FROM complaints.vault_subjects s WHERE subject_id = $1")
         .bind(subject)
         .fetch_one(pool)

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::AssertSqlSafe;
 
 use crate::helpers::{output, redress};
 use crate::workload::{SCHEMAS, Served, Workload, migrated};
+
+use platform::pg::Pool;
 
 /// A projection as `redress projections list --json` shows it.
 #[derive(Debug, serde::Deserialize)]
@@ -52,7 +54,7 @@ pub async fn list(served: &Served) -> Vec<Listed> {
 /// scheduler's bookkeeping on timers and the instants it or a cancellation wrote (only whether
 /// they are set counts), and a sample's random `sample_id` (a rebuild draws new ones, as the
 /// read model documents).
-async fn rows(pool: &PgPool, table: &str) -> Vec<String> {
+async fn rows(pool: &Pool, table: &str) -> Vec<String> {
     let columns = match table {
         "complaint_timers" | "inspection_timers" => {
             "timer_id, kind, stream_id, due_at, fired_at IS NOT NULL AS fired, \

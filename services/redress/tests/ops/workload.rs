@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use platform::grpc::{Role, TokenIssuer};
+use platform::pg::Pool;
 use platform::testing::{NatsServer, TestDb, unique_prefix};
 use proto::complaints::v1 as complaints;
 use proto::complaints::v1::complaints_client::ComplaintsClient;
@@ -17,7 +18,6 @@ use proto::escalation::v1 as escalation;
 use proto::escalation::v1::escalations_client::EscalationsClient;
 use proto::learning_reviews::v1 as learning;
 use proto::learning_reviews::v1::learning_reviews_client::LearningReviewsClient;
-use sqlx::PgPool;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -264,7 +264,7 @@ pub struct Workload {
     learning: LearningReviewsClient<Channel>,
     tokens: Tokens,
     issuer: TokenIssuer,
-    escalation_db: PgPool,
+    escalation_db: Pool,
     run: String,
     now: Timestamp,
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use platform::grpc::Role;
+use platform::pg::Pool;
 use prost_reflect::DynamicMessage;
-use sqlx::PgPool;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -27,7 +27,7 @@ pub struct Stack {
     pub served: Served,
     pub channel: Channel,
     /// The test database with no search path of its own: every query names its schema.
-    pool: PgPool,
+    pool: Pool,
     /// How far [`Stack::audit_entries`] has read the process's log.
     log_read: std::sync::Mutex<usize>,
 }
@@ -126,7 +126,7 @@ impl Stack {
         [a, b, c]
     }
 
-    pub fn pool(&self) -> &PgPool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 

@@ -384,10 +384,13 @@ mod tests {
     /// recording installed on it, and a relay checkpoint at (10, 1).
     async fn recorded() -> (TestDb, PgPool, Recording) {
         let db = TestDb::create().await.unwrap();
-        let pool = db.pool("complaints").await.unwrap();
-        migrate::apply(&pool, "complaints", &[EVENT_STORE])
+        let service = db.pool("complaints").await.unwrap();
+        migrate::apply(&service, "complaints", &[EVENT_STORE])
             .await
             .unwrap();
+        service.close().await;
+        // The recording is installed and judged as the superuser, not through a service pool.
+        let pool = PgPool::connect(db.url()).await.unwrap();
         let recording = install(&pool, vec!["complaints"]).await.unwrap();
         sqlx::query("INSERT INTO complaints.checkpoints (name, transaction_id, position) VALUES ('relay', $1, 1)")
             .bind(Xid8(10))

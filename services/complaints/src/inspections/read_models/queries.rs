@@ -3,8 +3,7 @@
 
 use anyhow::Context as _;
 use jiff::Timestamp;
-use platform::pg::PgTimestamp;
-use sqlx::PgPool;
+use platform::pg::{PgTimestamp, Pool};
 use uuid::Uuid;
 
 use crate::domain::v1;
@@ -18,7 +17,7 @@ fn stamp(t: Option<PgTimestamp>) -> Option<prost_types::Timestamp> {
 /// # Errors
 /// Database errors.
 pub async fn inspection_case(
-    pool: &PgPool,
+    pool: &Pool,
     id: Uuid,
 ) -> anyhow::Result<Option<v1::InspectionCaseView>> {
     type Row = (
@@ -66,7 +65,7 @@ pub async fn inspection_case(
 ///
 /// # Errors
 /// Database errors.
-pub async fn case_provider(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Option<String>>> {
+pub async fn case_provider(pool: &Pool, id: Uuid) -> anyhow::Result<Option<Option<String>>> {
     let row: Option<Option<String>> =
         sqlx::query_scalar("SELECT provider_id FROM inspection_cases WHERE inspection_id = $1")
             .bind(id)
@@ -81,7 +80,7 @@ pub async fn case_provider(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Opt
 /// # Errors
 /// Database errors.
 pub async fn concern(
-    pool: &PgPool,
+    pool: &Pool,
     id: Uuid,
 ) -> anyhow::Result<Option<(v1::ConcernView, Option<String>)>> {
     type Row = (
@@ -146,7 +145,7 @@ pub async fn concern(
 /// # Errors
 /// Database errors.
 pub async fn day_after_route(
-    pool: &PgPool,
+    pool: &Pool,
     id: Uuid,
     now: Timestamp,
 ) -> anyhow::Result<v1::DayAfterRouteView> {
@@ -197,7 +196,7 @@ pub async fn day_after_route(
 ///
 /// # Errors
 /// Database errors.
-pub async fn publication_gate(pool: &PgPool, id: Uuid) -> anyhow::Result<v1::PublicationGateView> {
+pub async fn publication_gate(pool: &Pool, id: Uuid) -> anyhow::Result<v1::PublicationGateView> {
     type Row = (
         Option<PgTimestamp>,
         Option<PgTimestamp>,
@@ -279,7 +278,7 @@ pub struct PauseFilter {
 /// # Errors
 /// Database errors.
 pub async fn pauses(
-    pool: &PgPool,
+    pool: &Pool,
     filter: &PauseFilter,
     after: Option<PauseCursor>,
     limit: i64,
