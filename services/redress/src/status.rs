@@ -7,12 +7,11 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use platform::pg::Pool;
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
 use crate::services::Service;
-
-use platform::pg::Pool;
 
 /// How far one checkpointed reader (a relay or a projection) is behind its service's log.
 #[derive(Debug, Serialize)]

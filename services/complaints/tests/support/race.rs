@@ -11,11 +11,10 @@
 
 use std::time::Duration;
 
+use platform::pg::Pool;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-use platform::pg::Pool;
 
 /// The first key of the advisory locks the gate uses; the second is the stream version.
 const LOCK_CLASS: i32 = 0x5ace;

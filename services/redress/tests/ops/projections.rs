@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use platform::pg::Pool;
 use sqlx::AssertSqlSafe;
 
 use crate::helpers::{output, redress};
 use crate::workload::{SCHEMAS, Served, Workload, migrated};
-
-use platform::pg::Pool;
 
 /// A projection as `redress projections list --json` shows it.
 #[derive(Debug, serde::Deserialize)]
